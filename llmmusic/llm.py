@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import CachedCall, CallCache, cache_key
-from .server import DEFAULT_MODEL, MODELS, EmbeddedServer, ServerInfo
+from .server import DEFAULT_MODEL, MODELS, EmbeddedServer, ServerInfo, is_healthy
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +177,11 @@ class LLMClient:
     def _send(self, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Reply:
         import openai
 
-        client = self._openai()
         kwargs = {k: v for k, v in params.items() if v is not None}
         transient = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                      openai.InternalServerError)
         for attempt in range(self.max_retries + 1):
+            client = self._openai()
             start = time.monotonic()
             try:
                 resp = client.chat.completions.create(model=str(self.model), messages=messages, **kwargs)
@@ -189,6 +189,8 @@ class LLMClient:
             except transient as exc:
                 if attempt == self.max_retries:
                     raise
+                if isinstance(exc, openai.APIConnectionError):
+                    self._forget_dead_server(client)
                 delay = min(60.0, 2.0 ** attempt) * (0.5 + random.random())
                 log.warning("transient LLM error (%s); retry %d in %.1f s", type(exc).__name__, attempt + 1, delay)
                 with self._lock:
@@ -205,6 +207,19 @@ class LLMClient:
             self.stats.prompt_tokens += usage.get("prompt_tokens", 0)
             self.stats.completion_tokens += usage.get("completion_tokens", 0)
         return Reply(choice.message.content or "", choice.finish_reason, usage, latency, False, key, lp)
+
+    def _forget_dead_server(self, client: Any) -> None:
+        """After a connection error, drop an embedded server that no longer answers ``/health``.
+
+        The next attempt then reuses whichever server now runs (another process may have restarted it
+        on a new port) or starts one.
+        """
+        with self._lock:
+            if (self.endpoint_kind != EMBEDDED or client is not self._client or self.server_info is None
+                    or is_healthy(self.server_info.base_url.removesuffix("/v1"))):
+                return
+            log.warning("embedded server at %s is gone; resolving it again", self.server_info.base_url)
+            self._client, self.server_info = None, None
 
     def close(self) -> None:
         """Stop the embedded server if this client started it."""

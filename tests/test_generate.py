@@ -181,3 +181,21 @@ def test_kill_and_resume_gives_the_same_files(server, tmp_path):
     assert not rows.duplicated(["genre", "style", "index"]).any()
     keys = [r["cache_key"] for r in read_manifest_rows(out / "manifest.jsonl") if r["status"] != "error"]
     assert len(keys) == len(set(keys)), "a request was answered twice"
+
+
+@pytest.mark.server
+def test_client_finds_a_restarted_server(tmp_path):
+    """A client whose embedded server died reaches the one started after it (a new port)."""
+    from llmmusic.server import EmbeddedServer
+
+    client = LLMClient(parallel=1, max_retries=3)
+    ask = [{"role": "user", "content": "Say OK."}]
+    assert client.chat(ask, max_tokens=2, seed=1).text
+    first = client.server_info.base_url
+    client._server.process.kill()
+    client._server.process.wait()
+    with EmbeddedServer(parallel=1) as second:
+        assert second.base_url != first
+        assert client.chat(ask, max_tokens=3, seed=2).text
+        assert client.server_info.base_url == second.base_url
+    assert client.stats.retries >= 1
