@@ -160,3 +160,30 @@ def load_pieces(dataset_dir: str | Path = DEFAULT_DATASET, limit: int | None = N
                           temperature=float(row.temperature), path=str(dataset_dir / row.path))
         pieces.append(piece)
     return pieces
+
+
+def pick_dataset(path: str | Path | None = None, root: str | Path | None = None) -> Path | None:
+    """The dataset folder a chapter should read.
+
+    Args:
+        path: an explicit folder (relative paths are tried from the working directory, then from
+            the repository root); ``None`` = the default.
+        root: the folder holding datasets (default ``data/llm-midi`` of the repository).
+    Returns:
+        ``path`` if given; else :data:`llmmusic.dataset.DEFAULT_DATASET` if it has a manifest;
+        else the dataset under ``root`` with the most manifest rows; ``None`` if there is none.
+    Raises:
+        FileNotFoundError: an explicit ``path`` has no ``manifest.jsonl``.
+    """
+    if path is not None and str(path) != "":
+        candidates = [Path(path)] if Path(path).is_absolute() else list(dict.fromkeys([Path.cwd() / path, ROOT / path]))
+        for candidate in candidates:
+            if (candidate / MANIFEST).is_file():
+                return candidate.resolve()
+        raise FileNotFoundError(f"dataset {path}: no {MANIFEST} in {' or '.join(map(str, candidates))}")
+    if (DEFAULT_DATASET / MANIFEST).is_file():
+        return DEFAULT_DATASET
+    root = Path(root) if root is not None else DEFAULT_DATASET.parent
+    found = [(sum(1 for _ in open(d / MANIFEST, encoding="utf-8")), d) for d in sorted(root.glob("*"))
+             if (d / MANIFEST).is_file()]
+    return max(found, key=lambda x: x[0])[1] if found else None

@@ -211,7 +211,7 @@ def load_corpus(name: str, *, dataset: str | Path | None = None, limit: int | No
     Args:
         name: ``llm-midi`` (the generated dataset's melody tracks), ``pop909`` (MELODY track of
             ``shared/data/pop909``) or ``folk`` (music21's bundled Essen / O'Neill melodies).
-        dataset: the LLM-MIDI dataset folder (default: :func:`llmmusic.stats.pick_dataset`).
+        dataset: the LLM-MIDI dataset folder (default: :func:`llmmusic.dataset.pick_dataset`).
         limit: at most this many pieces.
         phrase_bars: bars per phrase.
         max_bars: keep only the first ``max_bars`` bars of each song.
@@ -222,7 +222,7 @@ def load_corpus(name: str, *, dataset: str | Path | None = None, limit: int | No
     """
     if name == "llm-midi":
         from .dataset import load_pieces
-        from .stats import pick_dataset
+        from .dataset import pick_dataset
 
         folder = pick_dataset(dataset)
         if folder is None:

@@ -28,7 +28,7 @@ class DataConfig:
     """Which melodies, how they are cut and split.
 
     Attributes:
-        dataset: LLM-MIDI dataset folder (``None``: :func:`llmmusic.stats.pick_dataset`).
+        dataset: LLM-MIDI dataset folder (``None``: :func:`llmmusic.dataset.pick_dataset`).
         phrase_bars: bars per phrase (1 or 2 for the paper-setting LLM-MIDI, which spans 4 bars).
         llm_limit: at most this many LLM-MIDI pieces (``None``: all).
         human_limit: at most this many pieces of each human corpus.

@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .dataset import pick_dataset  # re-exported: chapters call stats.pick_dataset
 from .piece import TICKS_PER_BAR, TICKS_PER_QUARTER, TRACKS, Note, Piece
 
 PITCHED: tuple[str, ...] = ("melody", "chords", "bass")
@@ -47,35 +48,6 @@ DRUM_ROLES: dict[str, tuple[int, ...]] = {"kick": (35, 36), "snare": (37, 38, 39
 
 
 # --------------------------------------------------------------------------------------------- datasets
-def pick_dataset(path: str | Path | None = None, root: str | Path | None = None) -> Path | None:
-    """The dataset folder a chapter should read.
-
-    Args:
-        path: an explicit folder (relative paths are tried from the working directory, then from
-            the repository root); ``None`` = the default.
-        root: the folder holding datasets (default ``data/llm-midi`` of the repository).
-    Returns:
-        ``path`` if given; else :data:`llmmusic.dataset.DEFAULT_DATASET` if it has a manifest;
-        else the dataset under ``root`` with the most manifest rows; ``None`` if there is none.
-    Raises:
-        FileNotFoundError: an explicit ``path`` has no ``manifest.jsonl``.
-    """
-    from .dataset import DEFAULT_DATASET, MANIFEST, ROOT
-
-    if path is not None and str(path) != "":
-        candidates = [Path(path)] if Path(path).is_absolute() else list(dict.fromkeys([Path.cwd() / path, ROOT / path]))
-        for candidate in candidates:
-            if (candidate / MANIFEST).is_file():
-                return candidate.resolve()
-        raise FileNotFoundError(f"dataset {path}: no {MANIFEST} in {' or '.join(map(str, candidates))}")
-    if (DEFAULT_DATASET / MANIFEST).is_file():
-        return DEFAULT_DATASET
-    root = Path(root) if root is not None else DEFAULT_DATASET.parent
-    found = [(sum(1 for _ in open(d / MANIFEST, encoding="utf-8")), d) for d in sorted(root.glob("*"))
-             if (d / MANIFEST).is_file()]
-    return max(found, key=lambda x: x[0])[1] if found else None
-
-
 def _reason(text: Any) -> str:
     return str(text).split(":")[0] if isinstance(text, str) and text else "none"
 

@@ -717,7 +717,7 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
 
     Args:
         names: any of ``llm-midi``, ``human-folder``, ``human-topmagd``, ``user``.
-        dataset_dir: generated dataset (default: :func:`llmmusic.stats.pick_dataset`).
+        dataset_dir: generated dataset (default: :func:`llmmusic.dataset.pick_dataset`).
         n_llm_midi: LLM-MIDI pieces (genre- and style-balanced sample).
         n_human: human files for the folder-genre question (balanced over the 5 folders).
         n_topmagd: human files with TOP-MAGD labels (balanced over label sets).
@@ -733,7 +733,7 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
     out = []
     for name in names:
         if name == "llm-midi":
-            from .stats import pick_dataset
+            from .dataset import pick_dataset
 
             ds = pick_dataset(dataset_dir)
             if ds is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from llmmusic.book import ROOT, BookError, build_book, error_outputs, fill_toc_gaps, records_page
-from llmmusic.stats import pick_dataset
+from llmmusic.dataset import pick_dataset
 
 CHAPTERS = ("01_prompt_design", "02_dataset_statistics")
 

@@ -184,7 +184,7 @@ def run_tiny(executed: dict, key: str) -> course.LabRun:
 
 
 def needs_dataset() -> None:
-    from llmmusic.stats import pick_dataset
+    from llmmusic.dataset import pick_dataset
 
     if pick_dataset() is None:
         pytest.skip("no generated dataset under data/llm-midi (the labs read one)")
@@ -265,7 +265,7 @@ def test_unknown_parameter_is_refused() -> None:
 def test_sample_pieces_spreads_over_genres() -> None:
     needs_dataset()
     from llmmusic.dataset import load_manifest, valid_rows
-    from llmmusic.stats import pick_dataset
+    from llmmusic.dataset import pick_dataset
 
     dataset = pick_dataset()
     genres = valid_rows(load_manifest(dataset))["genre"].unique()

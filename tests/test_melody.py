@@ -219,7 +219,7 @@ def test_small_split_falls_back_to_the_corpus_or_raises(tok):
 # --------------------------------------------------------------------------------------------- transformer
 @pytest.fixture(scope="module")
 def real_windows(tok):
-    from llmmusic.stats import pick_dataset
+    from llmmusic.dataset import pick_dataset
 
     folder = pick_dataset()
     if folder is None:

@@ -50,7 +50,7 @@ def melodic_interval_mean(ns: Mapping[str, Any]) -> None:
                f"{what}: return a float, got {type(value).__name__}")
         expect_close(value, _expected(piece), what)
     from llmmusic.dataset import load_pieces
-    from llmmusic.stats import pick_dataset
+    from llmmusic.dataset import pick_dataset
 
     dataset = pick_dataset()
     if dataset is not None:
