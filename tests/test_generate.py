@@ -8,18 +8,34 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from llmmusic.dataset import DEFAULT_DATASET, load_manifest, read_manifest_rows, repair_torn_tail, valid_rows
-from llmmusic.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generate import GenerateConfig, Generator, diagonal_order, plan_songs
 from llmmusic.llm import CacheMiss, LLMClient
 from llmmusic.midi import midi_to_piece
 from llmmusic.piece import PAPER_BOUNDS
 from llmmusic.taxonomy import MOODS
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("n_genres,n_styles", [(13, 25), (3, 7), (7, 3), (4, 4), (1, 5)])
+def test_diagonal_order_covers_the_grid_and_every_prefix_is_balanced(n_genres, n_styles):
+    genres, styles = [f"g{i}" for i in range(n_genres)], [f"s{i}" for i in range(n_styles)]
+    order = diagonal_order(genres, styles)
+    assert sorted(order) == sorted((g, s) for g in genres for s in styles)
+    short, long_ = (genres, styles) if n_genres <= n_styles else (styles, genres)
+    for k in range(1, len(order) + 1):
+        counts = Counter(pair[0] if short is genres else pair[1] for pair in order[:k])
+        values = [counts.get(x, 0) for x in short]
+        assert max(values) - min(values) <= 1, k
+        if k % len(short) == 0:  # a completed pass uses distinct items of the longer axis
+            tail = order[k - len(short):k]
+            assert len({pair[1] if short is genres else pair[0] for pair in tail}) == len(short)
 
 
 def test_plan_is_index_major_deterministic_and_uses_paper_schedule():
