@@ -7,9 +7,14 @@ with ``--concurrency`` set to the level, on a fresh llama-server with ``max(leve
 measures the engine's aggregate generation speed for the same model and parallelism.
 Also the peak resident memory of the generating process and of the server.
 
+With ``--baseline-pieces N`` (and llama-cpp-python installed, e.g. ``CMAKE_ARGS="-DGGML_NATIVE=OFF
+-DGGML_AVX2=ON ..." pip install llama-cpp-python[server]==0.3.36``), the same first N songs are also
+generated through llama-cpp-python's own server (one request at a time) into a scratch folder: the
+single-stream baseline the pipeline is compared with.
+
 Run by hand on a quiet machine (about 1 minute per piece at concurrency 1 on 2 cores):
 
-    .venv/bin/python benchmarks/bench_generate.py --levels 1 2 4 --pieces 12
+    .venv/bin/python benchmarks/bench_generate.py --levels 1 2 4 --pieces 12 --baseline-pieces 4
 
 Writes benchmarks/results/generate.json.
 """
@@ -21,13 +26,15 @@ import json
 import re
 import resource
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 from llmmusic.dataset import DEFAULT_DATASET
 from llmmusic.generate import GenerateConfig, Generator
 from llmmusic.llm import LLMClient
-from llmmusic.server import EmbeddedServer, assemble_model, build_dir
+from llmmusic.server import EmbeddedServer, assemble_model, build_dir, free_port, is_healthy
 
 RESULTS = Path(__file__).parent / "results" / "generate.json"
 
@@ -44,10 +51,13 @@ def batched_bench(model: Path, parallel: int, threads: int, prompt: int = 400, g
     return float(cells[7])
 
 
-def run_level(dataset: Path, level: int, pieces: int, slots: int) -> dict:
-    """Generate ``pieces`` pending songs of ``dataset`` at concurrency ``level``."""
+def run_level(dataset: Path, level: int, pieces: int, slots: int, client: LLMClient | None = None,
+              out: Path | None = None) -> dict:
+    """Generate ``pieces`` pending songs of ``dataset`` (or into ``out``) at concurrency ``level``."""
     config = GenerateConfig.from_dataset(dataset, per_combination=50, limit=pieces)
-    client = LLMClient(cache=dataset / "cache.sqlite", parallel=slots)
+    if out is not None:
+        config.out = out
+    client = client or LLMClient(cache=dataset / "cache.sqlite", parallel=slots)
     start = time.monotonic()
     summary = Generator(config, client).run(concurrency=level, progress=False)
     wall = time.monotonic() - start
@@ -58,12 +68,42 @@ def run_level(dataset: Path, level: int, pieces: int, slots: int) -> dict:
             "tokens_per_second": round(summary.completion_tokens / wall, 2)}
 
 
+def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict | None:
+    """The first ``pieces`` songs of ``dataset`` through ``python -m llama_cpp.server`` (scratch output)."""
+    try:
+        import llama_cpp
+    except ImportError:
+        print("llama-cpp-python is not installed: no single-stream baseline", file=sys.stderr)
+        return None
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble_model()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
+           "--model_alias", "qwen2.5-coder-1.5b"]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not is_healthy(f"http://127.0.0.1:{port}"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start")
+            time.sleep(1)
+        with tempfile.TemporaryDirectory() as tmp:
+            client = LLMClient(base_url=f"http://127.0.0.1:{port}/v1", model="qwen2.5-coder-1.5b",
+                               cache=Path(tmp) / "cache.sqlite")
+            row = run_level(dataset, 1, pieces, 1, client=client, out=Path(tmp))
+    finally:
+        server.terminate()
+        server.wait()
+    return {**row, "engine": f"llama-cpp-python {llama_cpp.__version__} server"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--pieces", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline-pieces", type=int, default=0,
+                        help="songs for the llama-cpp-python single-stream baseline (0 = skip)")
     args = parser.parse_args()
     model = assemble_model()
     slots = max(args.levels)
@@ -82,11 +122,19 @@ def main() -> None:
         row["ratio_to_engine_limit"] = round(row["tokens_per_second"] / row["batched_bench_tokens_per_second"], 3)
         print(json.dumps(row), flush=True)
     summary = {"dataset": str(args.dataset), "threads": args.threads, "slots": slots, "levels": results,
+               "llama_cpp_python_baseline": None,
                "peak_rss_generator_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "peak_rss_server_mb": round(server_peak or 0.0, 1),
                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")  # kept if the baseline fails
+    baseline = llama_cpp_python_baseline(args.dataset, args.baseline_pieces, args.threads) \
+        if args.baseline_pieces else None
+    if baseline is not None:
+        summary["llama_cpp_python_baseline"] = baseline
+        for row in results:
+            row["ratio_to_llama_cpp_python"] = round(row["pieces_per_hour"] / baseline["pieces_per_hour"], 2)
+        RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 

@@ -27,6 +27,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -234,12 +235,21 @@ def free_port() -> int:
 
 
 def is_healthy(base_url: str, timeout: float = 2.0) -> bool:
-    """True when ``{base_url}/health`` answers 200 (``base_url`` without ``/v1``)."""
-    try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/health", timeout=timeout) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+    """True when ``{base_url}/health`` answers 200 (``base_url`` without ``/v1``).
+
+    A server without that route (llama-cpp-python's answers 404) counts as healthy when
+    ``/v1/models`` answers 200; llama-server answers 503 on ``/health`` while it loads.
+    """
+    for route in ("/health", "/v1/models"):
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + route, timeout=timeout) as resp:
+                return resp.status == 200
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                return False
+        except OSError:
+            return False
+    return False
 
 
 @dataclass
