@@ -88,7 +88,7 @@ def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict 
             time.sleep(1)
         with tempfile.TemporaryDirectory() as tmp:
             client = LLMClient(base_url=f"http://127.0.0.1:{port}/v1", model="qwen2.5-coder-1.5b",
-                               cache=Path(tmp) / "cache.sqlite")
+                               cache=Path(tmp) / "cache.sqlite", json_object_schemas=True)
             row = run_level(dataset, 1, pieces, 1, client=client, out=Path(tmp))
     finally:
         server.terminate()
@@ -96,15 +96,8 @@ def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict 
     return {**row, "engine": f"llama-cpp-python {llama_cpp.__version__} server"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--pieces", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--baseline-pieces", type=int, default=0,
-                        help="songs for the llama-cpp-python single-stream baseline (0 = skip)")
-    args = parser.parse_args()
+def measure_levels(args: argparse.Namespace) -> dict:
+    """Generate at each concurrency level on a fresh llama-server, then its batched-bench limits."""
     model = assemble_model()
     slots = max(args.levels)
     results = []
@@ -121,19 +114,35 @@ def main() -> None:
         row["batched_bench_tokens_per_second"] = batched_bench(model, row["concurrency"], args.threads)
         row["ratio_to_engine_limit"] = round(row["tokens_per_second"] / row["batched_bench_tokens_per_second"], 3)
         print(json.dumps(row), flush=True)
-    summary = {"dataset": str(args.dataset), "threads": args.threads, "slots": slots, "levels": results,
-               "llama_cpp_python_baseline": None,
-               "peak_rss_generator_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-               "peak_rss_server_mb": round(server_peak or 0.0, 1),
-               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")  # kept if the baseline fails
+    return {"dataset": str(args.dataset), "threads": args.threads, "slots": slots, "levels": results,
+            "llama_cpp_python_baseline": None,
+            "peak_rss_generator_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_server_mb": round(server_peak or 0.0, 1),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--levels", type=int, nargs="*", default=[1, 2, 4],
+                        help="concurrency levels; none: keep the levels already in the results file")
+    parser.add_argument("--pieces", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline-pieces", type=int, default=0,
+                        help="songs for the llama-cpp-python single-stream baseline (0 = skip)")
+    args = parser.parse_args()
+    if args.levels:
+        summary = measure_levels(args)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(summary, indent=2) + "\n")  # kept if the baseline fails
+    else:
+        summary = json.loads(RESULTS.read_text())
     baseline = llama_cpp_python_baseline(args.dataset, args.baseline_pieces, args.threads) \
         if args.baseline_pieces else None
     if baseline is not None:
         summary["llama_cpp_python_baseline"] = baseline
-        for row in results:
-            row["ratio_to_llama_cpp_python"] = round(row["pieces_per_hour"] / baseline["pieces_per_hour"], 2)
+        for row in summary["levels"]:
+            row["ratio_to_llama_cpp_python"] = round(row["pieces_per_hour"] / max(baseline["pieces_per_hour"], 1e-9), 2)
         RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 

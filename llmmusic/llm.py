@@ -75,6 +75,10 @@ class LLMClient:
         parallel: slots of the embedded server.
         max_retries: retries of transient errors per call.
         timeout: seconds per request.
+        json_object_schemas: send a ``json_schema`` response format as llama-cpp-python's
+            ``{"type": "json_object", "schema": ...}`` (its server rejects the OpenAI form); set
+            automatically when the embedded server fell back to ``llama_cpp.server``. The cache key
+            keeps the OpenAI form, so the request is the same one.
     """
 
     base_url: str | None = None
@@ -84,6 +88,7 @@ class LLMClient:
     parallel: int = 4
     max_retries: int = 6
     timeout: float = 900.0
+    json_object_schemas: bool = False
     stats: CallStats = field(default_factory=CallStats)
 
     def __post_init__(self) -> None:
@@ -177,7 +182,12 @@ class LLMClient:
     def _send(self, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Reply:
         import openai
 
+        self._openai()  # resolves the server, whose engine decides the schema form
         kwargs = {k: v for k, v in params.items() if v is not None}
+        fmt = kwargs.get("response_format")
+        if fmt and fmt.get("type") == "json_schema" and (
+                self.json_object_schemas or (self.server_info and self.server_info.engine == "llama_cpp.server")):
+            kwargs["response_format"] = {"type": "json_object", "schema": fmt["json_schema"]["schema"]}
         transient = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
                      openai.InternalServerError)
         for attempt in range(self.max_retries + 1):

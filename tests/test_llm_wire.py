@@ -1,0 +1,57 @@
+"""What LLMClient puts on the wire, checked against a real local HTTP endpoint that records requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from llmmusic.llm import LLMClient
+
+REPLY = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "{}"}}],
+         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}
+SCHEMA = {"type": "json_schema", "json_schema": {"name": "piece", "strict": True,
+                                                  "schema": {"type": "object", "properties": {}}}}
+
+
+@pytest.fixture
+def endpoint():
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps(REPLY).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    server.shutdown()
+
+
+@pytest.mark.parametrize("json_object", [False, True])
+def test_schema_form_on_the_wire_and_in_the_cache(endpoint, tmp_path, json_object):
+    url, bodies = endpoint
+    client = LLMClient(base_url=url, model="m", cache=tmp_path / "c.sqlite", json_object_schemas=json_object)
+    reply = client.chat([{"role": "user", "content": "hi"}], response_format=SCHEMA, seed=1)
+    assert reply.text == "{}" and not reply.cached
+    sent = bodies[-1]["response_format"]
+    if json_object:  # llama-cpp-python's server only accepts this form
+        assert sent == {"type": "json_object", "schema": SCHEMA["json_schema"]["schema"]}
+    else:
+        assert sent == SCHEMA
+    # the cache key is the same request either way: the OpenAI form
+    other = LLMClient(base_url=url, model="m", cache=tmp_path / "c.sqlite", json_object_schemas=not json_object)
+    assert other.chat([{"role": "user", "content": "hi"}], response_format=SCHEMA, seed=1).cached
+    assert len(bodies) == 1
