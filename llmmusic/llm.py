@@ -107,6 +107,7 @@ class LLMClient:
         self._server: EmbeddedServer | None = None
         self.server_info: ServerInfo | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     # ------------------------------------------------------------------ identity
     @property
@@ -132,6 +133,8 @@ class LLMClient:
     # ------------------------------------------------------------------ transport
     def _openai(self) -> Any:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("LLMClient is closed (its run is stopping)")
             if self._client is None:
                 import openai
 
@@ -232,6 +235,8 @@ class LLMClient:
             self._client, self.server_info = None, None
 
     def close(self) -> None:
-        """Stop the embedded server if this client started it."""
+        """Stop the embedded server if this client started it; later calls fail instead of starting one."""
+        with self._lock:
+            self._closed = True
         if self._server is not None:
             self._server.stop()

@@ -55,3 +55,14 @@ def test_schema_form_on_the_wire_and_in_the_cache(endpoint, tmp_path, json_objec
     other = LLMClient(base_url=url, model="m", cache=tmp_path / "c.sqlite", json_object_schemas=not json_object)
     assert other.chat([{"role": "user", "content": "hi"}], response_format=SCHEMA, seed=1).cached
     assert len(bodies) == 1
+
+
+def test_closed_client_sends_nothing_and_starts_no_server(endpoint, tmp_path):
+    """A run that is stopping must not start (or restart) a server from its last worker threads."""
+    url, bodies = endpoint
+    for client in (LLMClient(base_url=url, model="m"), LLMClient(cache=tmp_path / "c.sqlite")):
+        client.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            client.chat([{"role": "user", "content": "hi"}])
+        assert client.server_info is None
+    assert bodies == []
