@@ -360,7 +360,7 @@ else:
 #   why it sits at the majority-class line rather than clearly above the uniform one; macro-F1, which
 #   rewards telling classes apart, stays low. The paper's "better than chance" needs a model that
 #   reads the music; the answer-prior figure is the baseline any such claim must beat.
-# * **The ranking carries a little more.** Top-3 accuracy of the first-token scores is well above
+# * **The ranking carries a little more.** Top-3 accuracy of the first-token scores is above
 #   top-1: the true label is often the second or third candidate. Scores below the reported
 #   alternatives are censored (printed above) and tie at the bottom of the ranking.
 # * **Constrained decoding changes the prior, not the reading.** Free text was always parseable, so
@@ -374,9 +374,9 @@ else:
 #   and at most `max_events` events per track for the prompt, so their accuracy is not directly
 #   comparable with the LLM-MIDI questions.
 #
-# The LLM-MIDI sample is pinned in `data/zeroshot/llm-midi-sample.json`: the dataset was still
-# being generated when it was drawn, so it covers only the genres present then (see the confusion
-# tables). Delete the file to draw a new sample from the grown dataset (new requests to the model).
+# The LLM-MIDI sample is pinned in `data/zeroshot/llm-midi-sample.json` (drawn when the dataset had
+# about 190 pieces: two per genre, 20 of the 25 styles), so the chapter keeps asking about the same
+# pieces while the dataset grows. Delete the file to draw a new sample (new requests to the model).
 
 # %%
 print(json.dumps({"calls_now": client.stats.calls, "cache_hits": client.stats.cache_hits,
