@@ -34,7 +34,7 @@ from pathlib import Path
 from llmmusic.dataset import DEFAULT_DATASET
 from llmmusic.generate import GenerateConfig, Generator
 from llmmusic.llm import LLMClient
-from llmmusic.server import EmbeddedServer, assemble_model, build_dir, free_port, is_healthy
+from llmmusic.server import EmbeddedServer, assemble_model, build_dir
 
 RESULTS = Path(__file__).parent / "results" / "generate.json"
 
@@ -75,24 +75,15 @@ def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict 
     except ImportError:
         print("llama-cpp-python is not installed: no single-stream baseline", file=sys.stderr)
         return None
-    port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble_model()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads),
-           "--model_alias", "qwen2.5-coder-1.5b"]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = EmbeddedServer(parallel=1, threads=threads, reuse=False, engine="llama_cpp.server")
+    info = server.start()
     try:
-        deadline = time.monotonic() + 300
-        while not is_healthy(f"http://127.0.0.1:{port}"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not start")
-            time.sleep(1)
         with tempfile.TemporaryDirectory() as tmp:
-            client = LLMClient(base_url=f"http://127.0.0.1:{port}/v1", model="qwen2.5-coder-1.5b",
+            client = LLMClient(base_url=info.base_url, model="qwen2.5-coder-1.5b",
                                cache=Path(tmp) / "cache.sqlite", json_object_schemas=True)
             row = run_level(dataset, 1, pieces, 1, client=client, out=Path(tmp))
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
     return {**row, "engine": f"llama-cpp-python {llama_cpp.__version__} server"}
 
 

@@ -279,16 +279,20 @@ class EmbeddedServer:
             other work, 1 thread avoids llama.cpp's threads waiting on each other).
         port: fixed port, or ``None`` for a free one.
         reuse: use a healthy server of the same model and slot count if one is running.
+        engine: ``auto`` (llama-server, falling back to llama-cpp-python's server when it cannot be
+            built) or ``llama_cpp.server`` (always llama-cpp-python's, e.g. as a benchmark baseline).
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, parallel: int = 4, ctx_per_slot: int = 4096,
-                 threads: int | None = None, port: int | None = None, reuse: bool = True) -> None:
+                 threads: int | None = None, port: int | None = None, reuse: bool = True,
+                 engine: str = "auto") -> None:
         self.model = model
         self.parallel = parallel
         self.ctx_per_slot = ctx_per_slot
         self.threads = threads or int(os.environ.get("LLMMUSIC_THREADS", 0)) or os.cpu_count() or 2
         self.port = port
         self.reuse = reuse
+        self.engine = engine
         self.process: subprocess.Popen[bytes] | None = None
         self.info: ServerInfo | None = None
         self.log_path = paths.home() / "llama-server.log"
@@ -323,6 +327,8 @@ class EmbeddedServer:
         port = self.port or free_port()
         ctx = self.ctx_per_slot * self.parallel
         try:
+            if self.engine == "llama_cpp.server":
+                raise RuntimeError("llama_cpp.server requested")
             binary = build_llama_server()
             cmd = [str(binary), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
                    "-c", str(ctx), "--parallel", str(self.parallel), "-t", str(self.threads),
