@@ -93,6 +93,22 @@ def test_rerun_from_committed_cache_makes_zero_calls_and_identical_files(tmp_pat
     assert again.songs_planned == 0 and again.attempts == 0
 
 
+def test_generate_command_writes_the_dataset_card(tmp_path):
+    """The command line run (cache-only, from a copy of the committed cache) leaves a card that counts it."""
+    genre, style = _committed_slice()
+    params = json.loads((DEFAULT_DATASET / "dataset.json").read_text())
+    cache = tmp_path / "cache.sqlite"
+    shutil.copy(DEFAULT_DATASET / "cache.sqlite", cache)
+    out = tmp_path / "replay"
+    cmd = [sys.executable, "-m", "llmmusic.cli", "generate", "--out", str(out), "--genres", genre, "--styles", style,
+           "--per-combination", "1", "--variant", params["variant"], "--seed", str(params["seed"]),
+           "--cache", str(cache), "--cache-only", "--no-progress"]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+    card = (out / "DATASET.md").read_text()
+    assert "| valid pieces | 1 |" in card and "| LLM attempts (manifest rows) | 1 |" in card
+    assert f"{genre} 1" in card
+
+
 def test_cache_only_client_refuses_a_miss(tmp_path):
     client = LLMClient(cache=tmp_path / "c.sqlite", cache_only=True)
     with pytest.raises(CacheMiss):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 from pathlib import Path
 
+from ..card import write_card
 from ..generate import DECODINGS, GenerateConfig, Generator, default_cache_path
 from ..prompts import PROMPT_VARIANTS
 from ..taxonomy import TAXONOMIES
@@ -60,5 +62,7 @@ def run(args: argparse.Namespace) -> int:
         summary = Generator(config, client).run(concurrency=concurrency, progress=not args.no_progress)
     finally:
         client.close()
+        if (args.out / "manifest.jsonl").exists():  # the card follows every run, finished or stopped
+            print(f"dataset card: {write_card(args.out)}", file=sys.stderr)
     print(json.dumps(summary.as_dict(), indent=2))
     return 0
