@@ -63,6 +63,25 @@ def dataset_summary(dataset_dir: str | Path) -> dict:
     }
 
 
+def _runs_notes(runs: list[dict]) -> str:
+    """Lines under the runs table: the median throughput per concurrency, and a word on runs whose
+    call counter was not yet logged (runs.jsonl written before that field was filled: 0 calls, yet tokens)."""
+    lines = []
+    by_level: dict[int, list[float]] = {}
+    for r in runs:
+        if r["pieces_per_hour"]:
+            by_level.setdefault(r["concurrency"], []).append(r["pieces_per_hour"])
+    for level, values in sorted(by_level.items()):
+        lines.append(f"- Median pieces/hour at concurrency {level}: {pd.Series(values).median():.1f} "
+                     f"over {len(values)} run{'s' if len(values) > 1 else ''} (every run counted, busy or quiet machine).")
+    unlogged = sum(1 for r in runs if not r["llm_calls"] and r["tokens_per_second"])
+    if unlogged:
+        lines.append(f"- {unlogged} run{'s show' if unlogged > 1 else ' shows'} 0 LLM calls although tokens were generated: "
+                     "their log line was written before the call counter was filled in (a fault since fixed); "
+                     "their replies are fresh calls, as the manifest's `cached` field shows.")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def write_card(dataset_dir: str | Path, name: str | None = None) -> Path:
     """Write ``DATASET.md`` for a dataset folder (folding the cache's write-ahead log into
     ``cache.sqlite`` first, so the folder can be committed as it is); return its path."""
@@ -79,6 +98,7 @@ def write_card(dataset_dir: str | Path, name: str | None = None) -> Path:
         f"| {r['finished']} | {r['concurrency']} | {r['songs_valid']} | {r['attempts']} | {r['llm_calls']} | "
         f"{r['seconds']:.0f} | {r['pieces_per_hour']:.1f} | {r['tokens_per_second']:.1f} | "
         f"{'yes' if r['interrupted'] else 'no'} |" for r in s["runs"]) or "| (no run with fresh calls) |||||||||"
+    runs_notes = _runs_notes(s["runs"])
     valid = valid_rows(load_manifest(dataset_dir))
     per_genre = ", ".join(f"{g} {n}" for g, n in valid.groupby("genre").size().items()) if len(valid) else "none"
     failures = ", ".join(f"`{k}` {v}" for k, v in sorted(s["failures"].items())) or "none"
@@ -129,6 +149,7 @@ llmmusic generate --out {dataset_dir.as_posix().split('/data/', 1)[-1] if '/data
 |---|---|---|---|---|---|---|---|---|
 {runs}
 
+{runs_notes}
 ## Known limits
 - The embedded model is small (1.5B parameters, a coding model) and runs on a CPU: its music is simple (few
   distinct pitches, repeated durations, onsets bunched in the first bars). This is a finding, not hidden; the same

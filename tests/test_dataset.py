@@ -63,3 +63,17 @@ def test_summary_and_loader_agree(dataset):
     pieces = load_pieces(dataset, limit=5)
     assert len(pieces) == min(5, summary["valid_pieces"])
     assert all({"genre", "style", "mood", "index", "temperature", "path"} <= set(p.meta) for p in pieces)
+
+
+def test_card_notes_median_throughput_and_runs_logged_without_a_call_count():
+    from llmmusic.card import _runs_notes
+
+    def run(level, per_hour, calls, tok_s):
+        return {"concurrency": level, "pieces_per_hour": per_hour, "llm_calls": calls, "tokens_per_second": tok_s}
+
+    notes = _runs_notes([run(4, 100.0, 12, 27.0), run(4, 110.0, 12, 29.0), run(4, 50.0, 6, 14.0),
+                         run(1, 80.0, 0, 20.0)])
+    assert "concurrency 4: 100.0 over 3 runs" in notes
+    assert "concurrency 1: 80.0 over 1 run " in notes
+    assert notes.count("0 LLM calls") == 1 and "1 run shows" in notes
+    assert _runs_notes([]) == ""
