@@ -77,8 +77,8 @@ def _runs_notes(runs: list[dict]) -> str:
     unlogged = sum(1 for r in runs if not r["llm_calls"] and r["tokens_per_second"])
     if unlogged:
         lines.append(f"- {unlogged} run{'s show' if unlogged > 1 else ' shows'} 0 LLM calls although tokens were generated: "
-                     "their log line was written before the call counter was filled in (a fault since fixed); "
-                     "their replies are fresh calls, as the manifest's `cached` field shows.")
+                     "such a run's log line was written before the call counter was filled in (a fault since fixed); "
+                     "its replies are fresh calls, as the manifest's `cached` field shows.")
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -185,6 +185,7 @@ class Generator:
         self.variant = get_variant(config.variant)
         self.response_format = generation_schema(config.variant) if config.decoding == "schema" else None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self.summary = RunSummary()
 
     @property
@@ -297,6 +298,12 @@ class Generator:
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic.append_line(self.config.out / RUNS, json.dumps(record, sort_keys=True))
 
+    def drain(self) -> None:
+        """Wait for the worker threads of a stopped run (call after closing the client: the in-flight
+        attempts then end at once, each recorded as a call error)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
     def run(self, concurrency: int = 4, progress: bool = True) -> RunSummary:
         """Generate every pending song with ``concurrency`` requests in flight."""
         from tqdm.auto import tqdm
@@ -311,7 +318,7 @@ class Generator:
         start = time.monotonic()
         self._calls0, self._hits0 = self.client.stats.calls, self.client.stats.cache_hits
         bar = tqdm(total=len(todo), unit="piece", disable=not progress, desc=f"generate {self.config.out.name}")
-        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+        pool = self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
         try:
             futures = {pool.submit(self._song, song, first): song for song, first in todo}
             for future in as_completed(futures):

@@ -58,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # `kill` stops like Ctrl-C: the run is logged; rerun to continue
 
     signal.signal(signal.SIGTERM, interrupt)
+    generator = Generator(config, client)
     try:
-        summary = Generator(config, client).run(concurrency=concurrency, progress=not args.no_progress)
+        summary = generator.run(concurrency=concurrency, progress=not args.no_progress)
     finally:
         client.close()
+        generator.drain()
         if (args.out / "manifest.jsonl").exists():  # the card follows every run, finished or stopped
             print(f"dataset card: {write_card(args.out)}", file=sys.stderr)
     print(json.dumps(summary.as_dict(), indent=2))
