@@ -216,6 +216,28 @@ def test_kill_and_resume_gives_the_same_files(server, tmp_path):
 
 
 @pytest.mark.server
+def test_stopped_run_is_logged_and_its_card_counts_every_row(server, tmp_path):
+    """SIGTERM with requests in flight: the run logs itself as interrupted and, once its workers are done,
+    writes a card whose row count is the manifest's."""
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "llmmusic.cli", "generate", "--out", str(out), "--genres", "Folk",
+           "--styles", "Waltz,March,Ballad", "--per-combination", "1", "--concurrency", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 600
+    while not (manifest.exists() and manifest.read_text().count("\n") >= 1):
+        assert proc.poll() is None, "generation ended before it could be stopped"
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    rows = read_manifest_rows(manifest)
+    runs = read_manifest_rows(out / "runs.jsonl")
+    assert runs[-1]["interrupted"] is True
+    assert f"| LLM attempts (manifest rows) | {len(rows)} |" in (out / "DATASET.md").read_text()
+
+
+@pytest.mark.server
 def test_client_finds_a_restarted_server(tmp_path):
     """A client whose embedded server died reaches the one started after it (a new port)."""
     from llmmusic.server import EmbeddedServer
