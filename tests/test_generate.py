@@ -177,20 +177,25 @@ def test_api_key_never_written(server, tmp_path, monkeypatch):
         assert secret.encode() not in path.read_bytes(), path
 
 
+def _start_until_first_row(cmd: list[str], manifest: Path, **popen) -> subprocess.Popen:
+    """Start a generate command and return once its manifest holds a row (the run still going)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen)
+    deadline = time.monotonic() + 600
+    while not (manifest.exists() and manifest.read_text().count("\n") >= 1):
+        assert proc.poll() is None, "generation ended before it could be stopped"
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    return proc
+
+
 @pytest.mark.server
 def test_kill_and_resume_gives_the_same_files(server, tmp_path):
     """kill -9 a run midway, resume it; compare with an uninterrupted run over the same cache."""
     out = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "llmmusic.cli", "generate", "--out", str(out), "--genres", "Folk",
            "--styles", "Waltz,March", "--per-combination", "1", "--concurrency", "1", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
     manifest = out / "manifest.jsonl"
-    deadline = time.monotonic() + 600
-    while not (manifest.exists() and manifest.read_text().count("\n") >= 1):
-        assert proc.poll() is None, "generation ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    proc = _start_until_first_row(cmd, manifest, start_new_session=True)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = len(read_manifest_rows(manifest))
@@ -222,13 +227,8 @@ def test_stopped_run_is_logged_and_its_card_counts_every_row(server, tmp_path):
     out = tmp_path / "stopped"
     cmd = [sys.executable, "-m", "llmmusic.cli", "generate", "--out", str(out), "--genres", "Folk",
            "--styles", "Waltz,March,Ballad", "--per-combination", "1", "--concurrency", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = out / "manifest.jsonl"
-    deadline = time.monotonic() + 600
-    while not (manifest.exists() and manifest.read_text().count("\n") >= 1):
-        assert proc.poll() is None, "generation ended before it could be stopped"
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
+    proc = _start_until_first_row(cmd, manifest)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     rows = read_manifest_rows(manifest)
