@@ -102,6 +102,9 @@ class CallCache:
                 (key, json.dumps(request, sort_keys=True), call.text, call.finish_reason,
                  json.dumps(call.usage), json.dumps(call.logprobs) if call.logprobs is not None else None,
                  call.latency_s, call.created or time.time()))
+        # fold the write into the main file now: a copy of the .sqlite file alone (a git commit, a
+        # folder copied without its ignored -wal file) then holds every call answered so far
+        self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __len__(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM calls").fetchone()[0]

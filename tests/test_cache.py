@@ -39,3 +39,22 @@ def test_concurrent_writers(tmp_path):
         t.join()
     assert len(cache) == 40
     assert cache.get(cache_key({"i": 7})).text == "7"
+
+
+def test_every_stored_call_is_in_the_main_file_alone(tmp_path):
+    """A copy of the .sqlite file without its -wal file (what git commits) holds every call stored so far."""
+    import shutil
+
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)  # the connection stays open, as in a running generation
+    keys = []
+    for i in range(3):
+        req = {"i": i}
+        keys.append(cache_key(req))
+        cache.put(keys[-1], req, CachedCall(keys[-1], f"reply {i}", "stop"))
+    copy = tmp_path / "copy" / "c.sqlite"
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    assert not copy.with_name("c.sqlite-wal").exists()
+    copied = CallCache(copy)
+    assert [copied.get(k).text for k in keys] == ["reply 0", "reply 1", "reply 2"]
