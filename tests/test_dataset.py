@@ -2,11 +2,13 @@
 
 import hashlib
 import json
+from collections import Counter
 
 import pytest
 
+from llmmusic.cache import CallCache
 from llmmusic.card import dataset_summary
-from llmmusic.dataset import DEFAULT_DATASET, FREE_DATASET, load_manifest, load_pieces, valid_rows
+from llmmusic.dataset import CACHE, DEFAULT_DATASET, FREE_DATASET, load_manifest, load_pieces, valid_rows
 from llmmusic.midi import midi_to_piece
 from llmmusic.taxonomy import get_taxonomy
 
@@ -55,6 +57,39 @@ def test_grid_is_filled_evenly_in_index_order(dataset):
     # index-major order: every song index below the highest one started was attempted on the whole slice
     for index in per_index.index[:-1]:
         assert per_index[index] == songs[songs["index"] == index][["genre", "style"]].drop_duplicates().shape[0]
+
+
+def test_every_reply_is_in_the_committed_cache(dataset):
+    """Each attempt that got a reply names a call stored in the committed cache: a rerun replays it, no call."""
+    cache = CallCache(dataset / CACHE)
+    replied = load_manifest(dataset).query("status != 'error'")
+    missing = [f"{r.genre}/{r.style}/{r.index}" for r in replied.itertuples() if cache.get(r.cache_key) is None]
+    assert not missing, f"{len(missing)} manifest rows have no cached reply, e.g. {missing[:3]}"
+    stored = {r.cache_key: cache.get(r.cache_key).finish_reason for r in replied.itertuples()}
+    assert all(stored[r.cache_key] == r.finish_reason for r in replied.itertuples())
+
+
+def test_counts_per_combination_agree_across_manifest_files_and_card(dataset):
+    summary = dataset_summary(dataset)
+    tax = get_taxonomy(summary["params"]["taxonomy"])
+    valid = valid_rows(load_manifest(dataset))
+    per_combo = Counter(zip(valid["genre"], valid["style"]))
+    on_disk = Counter(p.parent.relative_to(dataset / "midi").as_posix() for p in (dataset / "midi").rglob("*.mid"))
+    assert sorted(on_disk.values()) == sorted(per_combo.values())
+    counts = [per_combo.get(c, 0) for c in tax.combinations()]
+    assert (summary["min_per_combination"], summary["max_per_combination"]) == (min(counts), max(counts))
+    assert summary["combinations_covered"] == sum(c > 0 for c in counts)
+    card = (dataset / "DATASET.md").read_text()
+    assert (f"| combinations covered | {summary['combinations_covered']} of {len(counts)} "
+            f"(min {min(counts)}, max {max(counts)} pieces each) |") in card
+
+
+def test_default_dataset_covers_the_whole_grid_evenly():
+    if not (DEFAULT_DATASET / "manifest.jsonl").exists():
+        pytest.skip("no committed dataset")
+    summary = dataset_summary(DEFAULT_DATASET)
+    assert summary["combinations_covered"] == summary["combinations"] == 325
+    assert summary["max_per_combination"] - summary["min_per_combination"] <= 1
 
 
 def test_summary_and_loader_agree(dataset):
