@@ -55,25 +55,38 @@ def dataset_summary(dataset_dir: str | Path) -> dict:
         "last_call": str(manifest["time"].max()),
         "completion_tokens": int(manifest.loc[~manifest["cached"].astype(bool), "usage"]
                                  .apply(lambda u: (u or {}).get("completion_tokens", 0)).sum()),
-        "runs": [{k: r.get(k) for k in ("finished", "concurrency", "songs_valid", "attempts", "llm_calls",
-                                         "seconds", "pieces_per_hour", "tokens_per_second", "interrupted")}
+        "runs": [{**{k: r.get(k) for k in ("finished", "concurrency", "songs_valid", "attempts", "llm_calls",
+                                           "seconds", "pieces_per_hour", "tokens_per_second", "interrupted")},
+                  "machine": machine_label(r.get("machine"))}
                  for r in fresh],
         "size_bytes": folder_size(dataset_dir),
         "cache_bytes": (dataset_dir / CACHE).stat().st_size if (dataset_dir / CACHE).exists() else 0,
     }
 
 
+def machine_label(machine: dict | None) -> str:
+    """A run's CPU in a few words ('not logged' for runs recorded before the run log named it)."""
+    if not machine:
+        return NOT_LOGGED
+    return f"{machine['cpu']}, {machine['cores']} cores, {machine['simd']}"
+
+
+NOT_LOGGED = "not logged"
+
+
 def _runs_notes(runs: list[dict]) -> str:
-    """Lines under the runs table: the median throughput per concurrency, and a word on runs whose
-    call counter was not yet logged (runs.jsonl written before that field was filled: 0 calls, yet tokens)."""
+    """Lines under the runs table: the median throughput per concurrency and machine, and a word on runs
+    whose call counter was not yet logged (runs.jsonl written before that field was filled: 0 calls, yet tokens)."""
     lines = []
-    by_level: dict[int, list[float]] = {}
+    by_level: dict[tuple[int, str], list[float]] = {}
     for r in runs:
         if r["pieces_per_hour"]:
-            by_level.setdefault(r["concurrency"], []).append(r["pieces_per_hour"])
-    for level, values in sorted(by_level.items()):
+            by_level.setdefault((r["concurrency"], r.get("machine", NOT_LOGGED)), []).append(r["pieces_per_hour"])
+    for (level, machine), values in sorted(by_level.items(), key=lambda kv: (kv[0][1] != NOT_LOGGED, kv[0])):
+        where = "machine not logged" if machine == NOT_LOGGED else machine
         lines.append(f"- Median pieces/hour at concurrency {level}: {pd.Series(values).median():.1f} "
-                     f"over {len(values)} run{'s' if len(values) > 1 else ''} (every run counted, busy or quiet machine).")
+                     f"over {len(values)} run{'s' if len(values) > 1 else ''} ({where}; every run counted, "
+                     "busy or quiet machine).")
     unlogged = sum(1 for r in runs if not r["llm_calls"] and r["tokens_per_second"])
     if unlogged:
         lines.append(f"- {unlogged} run{'s show' if unlogged > 1 else ' shows'} 0 LLM calls although tokens were generated: "
@@ -95,9 +108,9 @@ def write_card(dataset_dir: str | Path, name: str | None = None) -> Path:
     served = [r["llm"] for r in read_manifest_rows(dataset_dir / RUNS) if r.get("llm", {}).get("engine")]
     llm = served[-1] if served else {}
     runs = "\n".join(
-        f"| {r['finished']} | {r['concurrency']} | {r['songs_valid']} | {r['attempts']} | {r['llm_calls']} | "
-        f"{r['seconds']:.0f} | {r['pieces_per_hour']:.1f} | {r['tokens_per_second']:.1f} | "
-        f"{'yes' if r['interrupted'] else 'no'} |" for r in s["runs"]) or "| (no run with fresh calls) |||||||||"
+        f"| {r['finished']} | {r['machine']} | {r['concurrency']} | {r['songs_valid']} | {r['attempts']} | "
+        f"{r['llm_calls']} | {r['seconds']:.0f} | {r['pieces_per_hour']:.1f} | {r['tokens_per_second']:.1f} | "
+        f"{'yes' if r['interrupted'] else 'no'} |" for r in s["runs"]) or "| (no run with fresh calls) ||||||||||"
     runs_notes = _runs_notes(s["runs"])
     valid = valid_rows(load_manifest(dataset_dir))
     per_genre = ", ".join(f"{g} {n}" for g, n in valid.groupby("genre").size().items()) if len(valid) else "none"
@@ -112,7 +125,7 @@ Shin & Kaneko (2025). Every file here is made by the project's own pipeline; rer
 with the committed `cache.sqlite` reproduces it with zero LLM calls.
 
 ## How it was made
-{model_lines}- **Server**: {llm.get('engine', 'n/a')} ({str(llm.get('engine_version', '')).splitlines()[0] if llm.get('engine_version') else 'version n/a'}), {llm.get('parallel', 'n/a')} parallel slots, on a 2-core CPU.
+{model_lines}- **Server**: {llm.get('engine', 'n/a')} ({str(llm.get('engine_version', '')).splitlines()[0] if llm.get('engine_version') else 'version n/a'}), {llm.get('parallel', 'n/a')} parallel slots, on the machine each run names (runs table below).
 - **Prompt**: variant `{p.get('variant')}`, template `{p.get('prompt_version')}`; decoding `{p.get('decoding')}`
   ({'OpenAI structured outputs: json_schema with integer bounds and exact per-track counts' if p.get('decoding') == 'schema' else "the paper's free-form reply, parsed leniently"}).
 - **Sampling**: temperature `0.6 + (i % 10) * 0.04` for the i-th song of a combination, top_p {p.get('top_p')},
@@ -145,8 +158,8 @@ llmmusic generate --out {dataset_dir.as_posix().split('/data/', 1)[-1] if '/data
 | size on disk | {s['size_bytes'] / 1e6:.1f} MB (cache {s['cache_bytes'] / 1e6:.1f} MB) |
 
 ## Generation runs
-| finished | concurrency | valid songs | attempts | LLM calls | seconds | pieces/hour | tokens/s | interrupted |
-|---|---|---|---|---|---|---|---|---|
+| finished | machine | concurrency | valid songs | attempts | LLM calls | seconds | pieces/hour | tokens/s | interrupted |
+|---|---|---|---|---|---|---|---|---|---|
 {runs}
 
 {runs_notes}

@@ -29,6 +29,7 @@ from .llm import LLMClient
 from .midi import midi_bytes
 from .parse import parse_reply
 from .prompts import build_generation_messages, generation_schema, get_variant
+from .server import machine_description
 from .taxonomy import MOODS, get_taxonomy, paper_temperature
 
 log = logging.getLogger(__name__)
@@ -295,6 +296,7 @@ class Generator:
         record = {**self.summary.as_dict(), "concurrency": concurrency, "interrupted": interrupted,
                   "llm": self.client.describe(), "config": {**self.config.defining(),
                   "per_combination": self.config.per_combination, "limit": self.config.limit},
+                  "machine": machine_description(),
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic.append_line(self.config.out / RUNS, json.dumps(record, sort_keys=True))
 

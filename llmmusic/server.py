@@ -147,15 +147,30 @@ def assemble_model(key: str = DEFAULT_MODEL, dest_dir: Path | None = None) -> Pa
 
 # --------------------------------------------------------------------------- build
 
-def cpu_flags() -> set[str]:
-    """The CPU's instruction-set flags (from /proc/cpuinfo; empty where unreadable)."""
+def _cpuinfo(name: str) -> str:
+    """The first value of field ``name`` in /proc/cpuinfo ('' where unreadable)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
     except OSError:
         pass
-    return set()
+    return ""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags (from /proc/cpuinfo; empty where unreadable)."""
+    return set(_cpuinfo("flags").split())
+
+
+def machine_description() -> dict[str, Any]:
+    """The CPU a run used (model name, cores, widest vector instructions), for the generation run log:
+    the embedded model's pieces per hour depend on it."""
+    flags = cpu_flags()
+    simd = next((label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+                 if flag in flags), "no AVX")
+    return {"cpu": _cpuinfo("model name") or "unknown CPU", "cores": os.cpu_count(), "simd": simd}
 
 
 def cmake_isa_options(flags: set[str]) -> list[str]:

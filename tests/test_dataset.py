@@ -112,3 +112,18 @@ def test_card_notes_median_throughput_and_runs_logged_without_a_call_count():
     assert "concurrency 1: 80.0 over 1 run " in notes
     assert notes.count("0 LLM calls") == 1 and "1 run shows" in notes
     assert _runs_notes([]) == ""
+
+
+def test_card_medians_are_kept_apart_per_machine():
+    from llmmusic.card import _runs_notes, machine_label
+
+    amd = machine_label({"cpu": "AMD EPYC", "cores": 2, "simd": "AVX2"})
+    assert amd == "AMD EPYC, 2 cores, AVX2" and machine_label(None) == "not logged"
+    runs = [{"concurrency": 4, "pieces_per_hour": v, "llm_calls": 4, "tokens_per_second": 20.0, "machine": m}
+            for v, m in ((100.0, "not logged"), (104.0, "not logged"), (58.0, amd), (60.0, amd), (62.0, amd))]
+    notes = _runs_notes(runs).splitlines()
+    assert notes == [
+        "- Median pieces/hour at concurrency 4: 102.0 over 2 runs (machine not logged; every run counted, "
+        "busy or quiet machine).",
+        "- Median pieces/hour at concurrency 4: 60.0 over 3 runs (AMD EPYC, 2 cores, AVX2; every run counted, "
+        "busy or quiet machine)."]

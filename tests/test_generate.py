@@ -107,6 +107,10 @@ def test_generate_command_writes_the_dataset_card(tmp_path):
     card = (out / "DATASET.md").read_text()
     assert "| valid pieces | 1 |" in card and "| LLM attempts (manifest rows) | 1 |" in card
     assert f"{genre} 1" in card
+    from llmmusic.server import machine_description
+
+    logged = read_manifest_rows(out / "runs.jsonl")[-1]["machine"]  # the CPU is named with every run
+    assert logged == machine_description() and logged["cores"] == os.cpu_count()
 
 
 def test_cache_only_client_refuses_a_miss(tmp_path):
