@@ -64,14 +64,14 @@ def dataset_summary(dataset_dir: str | Path) -> dict:
     }
 
 
+NOT_LOGGED = "not logged"
+
+
 def machine_label(machine: dict | None) -> str:
     """A run's CPU in a few words ('not logged' for runs recorded before the run log named it)."""
     if not machine:
         return NOT_LOGGED
     return f"{machine['cpu']}, {machine['cores']} cores, {machine['simd']}"
-
-
-NOT_LOGGED = "not logged"
 
 
 def _runs_notes(runs: list[dict]) -> str:
