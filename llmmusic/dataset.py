@@ -5,6 +5,7 @@ Layout of ``data/llm-midi/<name>/``::
     dataset.json     the run's parameters (taxonomy, prompt variant, decoding, model, sampling)
     manifest.jsonl   one JSON row per LLM attempt (see :class:`ManifestRow`)
     midi/<genre>/<style>/<genre>__<style>__NNN.mid   valid pieces
+    midi/<genre>/<style>/<genre>__<style>__NNN.plan.json   the plan (plan-then-compose variants)
     cache.sqlite     every LLM call (rerunning the generation makes zero calls)
     runs.jsonl       one summary per generation run (throughput, calls, interruptions)
     DATASET.md       the dataset card
@@ -63,6 +64,9 @@ class ManifestRow:
     cached: bool = False
     finish_reason: str | None = None
     time: str = ""
+    plan_cache_key: str | None = None  # plan-then-compose variants: the plan call
+    plan_path: str | None = None  # the plan, stored beside the MIDI file (valid rows)
+    plan_usage: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -72,6 +76,11 @@ def midi_relpath(genre: str, style: str, index: int) -> str:
     """Relative path of a song's MIDI file inside a dataset folder."""
     g, s = label_slug(genre), label_slug(style)
     return f"midi/{g}/{s}/{g}__{s}__{index:03d}.mid"
+
+
+def plan_relpath(midi_path: str) -> str:
+    """Where the plan of a plan-then-compose piece is stored: beside its MIDI file."""
+    return midi_path.removesuffix(".mid") + ".plan.json"
 
 
 def read_manifest_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .dataset import CACHE, MANIFEST, PARAMS, RUNS, ManifestRow, midi_relpath, read_manifest_rows, repair_torn_tail
+from .dataset import (CACHE, MANIFEST, PARAMS, RUNS, ManifestRow, midi_relpath, plan_relpath, read_manifest_rows,
+                      repair_torn_tail)
 from .llm import LLMClient
 from .midi import midi_bytes
-from .parse import parse_reply
-from .prompts import build_generation_messages, generation_schema, get_variant
+from .variants import Variant, get_variant
 from .server import machine_description
 from .taxonomy import MOODS, get_taxonomy, paper_temperature
 
@@ -47,10 +47,12 @@ class GenerateConfig:
         genres, styles: a slice of the taxonomy (``None`` = all).
         per_combination: songs per (genre, style).
         limit: at most this many songs in this run (``None`` = all pending).
-        variant: prompt variant (``paper`` or ``corrected``).
+        pilot: instead of the grid, the pilot selection: ``pilot`` songs per genre, song index 0, styles
+            spread evenly (:func:`pilot_songs`); it selects songs, like ``limit``, and can be grown later.
+        variant: prompt variant, a key of :data:`llmmusic.variants.VARIANTS`.
         decoding: ``schema`` (structured outputs) or ``free`` (the paper's free-form reply).
         max_attempts: attempts per song before it is given up (the paper: 5).
-        max_tokens: reply budget (default: 1200 as the paper for ``paper``; 1700 for ``corrected``).
+        max_tokens: reply budget (default: the variant's; 1200 as the paper for ``paper``).
         top_p: nucleus sampling (the paper: 0.9).
         repeat_penalty: llama.cpp repeat penalty; ``None`` = the engine default (a documented deviation when set).
         seed: base seed; each attempt's seed is derived from it, the combination, index and attempt.
@@ -63,6 +65,7 @@ class GenerateConfig:
     styles: list[str] | None = None
     per_combination: int = 1
     limit: int | None = None
+    pilot: int | None = None
     variant: str = "paper"
     decoding: str = "schema"
     max_attempts: int = 5
@@ -76,14 +79,14 @@ class GenerateConfig:
         self.out = Path(self.out)
         if self.decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
-        get_variant(self.variant)
+        variant = get_variant(self.variant)
         tax = get_taxonomy(self.taxonomy)
         for name, chosen, allowed in (("genre", self.genres, tax.genres), ("style", self.styles, tax.styles)):
             unknown = sorted(set(chosen or []) - set(allowed))
             if unknown:
                 raise ValueError(f"unknown {name}(s) {unknown} for taxonomy {tax.name!r}; expected some of {list(allowed)}")
         if self.max_tokens is None:
-            self.max_tokens = 1200 if self.variant == "paper" else 1700
+            self.max_tokens = variant.max_tokens
 
     @classmethod
     def from_dataset(cls, dataset_dir: str | Path, **overrides: Any) -> "GenerateConfig":
@@ -138,12 +141,22 @@ def diagonal_order(genres: list[str], styles: list[str]) -> list[tuple[str, str]
     return [(genres[i], styles[(i + d) % n_s]) for d in range(n_s) for i in range(n_g)]
 
 
+def pilot_pairs(genres: list[str], styles: list[str], per_genre: int) -> list[tuple[str, str]]:
+    """``per_genre`` styles for every genre, spread evenly over the styles: genre ``i`` takes styles
+    ``i * per_genre + k`` (mod the style count), ``k`` outer so any prefix is balanced across genres."""
+    n_s = len(styles)
+    return [(g, styles[(i * per_genre + k) % n_s]) for k in range(per_genre) for i, g in enumerate(genres)]
+
+
 def plan_songs(config: GenerateConfig) -> list[Song]:
     """All songs of the run in index-major order (every combination's song 0 first), each index
-    in :func:`diagonal_order`, so a partial run covers genres and styles evenly."""
+    in :func:`diagonal_order`, so a partial run covers genres and styles evenly (with ``pilot``:
+    the :func:`pilot_pairs`, song index 0)."""
     tax = get_taxonomy(config.taxonomy)
     genres = [g for g in tax.genres if config.genres is None or g in config.genres]
     styles = [s for s in tax.styles if config.styles is None or s in config.styles]
+    if config.pilot is not None:
+        return [config.song(genre, style, 0) for genre, style in pilot_pairs(genres, styles, config.pilot)]
     return [config.song(genre, style, index)
             for index in range(config.per_combination) for genre, style in diagonal_order(genres, styles)]
 
@@ -183,8 +196,7 @@ class Generator:
     def __init__(self, config: GenerateConfig, client: LLMClient) -> None:
         self.config = config
         self.client = client
-        self.variant = get_variant(config.variant)
-        self.response_format = generation_schema(config.variant) if config.decoding == "schema" else None
+        self.variant: Variant = get_variant(config.variant)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.summary = RunSummary()
@@ -227,34 +239,73 @@ class Generator:
                 self.summary.failures[reason] = self.summary.failures.get(reason, 0) + 1
             if not row.cached:
                 self.summary.completion_tokens += row.usage.get("completion_tokens", 0)
+                self.summary.completion_tokens += row.plan_usage.get("completion_tokens", 0)
 
-    def request(self, song: Song, attempt: int) -> tuple[list[dict[str, str]], dict[str, Any]]:
-        """The messages and sampling parameters of one attempt (``client.chat(messages, **params)``)."""
+    def _params(self, song: Song, attempt: int, fmt: tuple[dict[str, Any] | None, dict[str, Any] | None],
+                max_tokens: int) -> dict[str, Any]:
         cfg = self.config
-        messages = build_generation_messages(song.genre, song.style, song.mood, cfg.variant)
-        extra = {"repeat_penalty": cfg.repeat_penalty} if cfg.repeat_penalty is not None else None
-        return messages, dict(temperature=song.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
-                              seed=song.attempt_seed(attempt), response_format=self.response_format,
-                              extra_body=extra)
+        response_format, extra = fmt if cfg.decoding == "schema" else (None, None)
+        if cfg.repeat_penalty is not None:
+            extra = {**(extra or {}), "repeat_penalty": cfg.repeat_penalty}
+        return dict(temperature=song.temperature, top_p=cfg.top_p, max_tokens=max_tokens,
+                    seed=song.attempt_seed(attempt), response_format=response_format, extra_body=extra)
+
+    def request(self, song: Song, attempt: int, plan: dict[str, Any] | None = None
+                ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        """The messages and sampling parameters of one attempt (``client.chat(messages, **params)``)."""
+        messages = self.variant.messages(song.genre, song.style, song.mood, plan)
+        fmt = self.variant.response_format(self.client.endpoint_kind)
+        return messages, self._params(song, attempt, fmt, int(self.config.max_tokens or 0))
+
+    def plan_request(self, song: Song, attempt: int) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        """The plan call of a plan-then-compose variant."""
+        from .variants import PLAN_MAX_TOKENS, PlanVariant
+
+        variant = self.variant
+        assert isinstance(variant, PlanVariant)
+        messages = variant.plan_messages(song.genre, song.style, song.mood)
+        fmt = variant.plan_response_format(self.client.endpoint_kind)
+        return messages, self._params(song, attempt, fmt, PLAN_MAX_TOKENS)
+
+    def _plan(self, song: Song, attempt: int, base: dict[str, Any]
+              ) -> tuple[dict[str, Any] | None, dict[str, Any], ManifestRow | None]:
+        """Ask for the plan: (plan, row fields naming the plan call, a failure row or None)."""
+        try:
+            messages, params = self.plan_request(song, attempt)
+            reply = self.client.chat(messages, **params)
+        except Exception as exc:  # recorded; the song is retried next run
+            log.warning("%s/%s #%d attempt %d plan: %s", song.genre, song.style, song.index, attempt, exc)
+            return None, {}, ManifestRow(**base, status="error", failure=f"plan_call_error:{type(exc).__name__}")
+        fields = dict(plan_cache_key=reply.cache_key, plan_usage=reply.usage)
+        plan, failure = self.variant.parse_plan(reply.text)  # type: ignore[attr-defined]
+        if failure is not None:
+            return None, fields, ManifestRow(**base, **fields, status="invalid", failure=failure,
+                                             cached=reply.cached, finish_reason=reply.finish_reason)
+        return plan, fields, None
 
     def _attempt(self, song: Song, attempt: int) -> ManifestRow:
-        """One LLM attempt at ``song``: call, parse, write MIDI if valid; return its manifest row."""
+        """One LLM attempt at ``song``: (plan,) call, parse, write MIDI if valid; return its manifest row."""
         cfg = self.config
         base = dict(genre=song.genre, style=song.style, index=song.index, attempt=attempt, mood=song.mood,
                     temperature=song.temperature, seed=song.attempt_seed(attempt), model=self.client.model_id,
                     endpoint=self.client.endpoint_kind, decoding=cfg.decoding, prompt_version=self.variant.version,
                     time=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        plan, plan_fields = None, {}
+        if self.variant.needs_plan:
+            plan, plan_fields, failed = self._plan(song, attempt, base)
+            if failed is not None:
+                return failed
         try:
-            messages, params = self.request(song, attempt)
+            messages, params = self.request(song, attempt, plan)
             reply = self.client.chat(messages, **params)
         except Exception as exc:  # recorded, never silently dropped; the song is retried next run
             log.warning("%s/%s #%d attempt %d: %s", song.genre, song.style, song.index, attempt, exc)
-            return ManifestRow(**base, status="error", failure=f"call_error:{type(exc).__name__}")
-        result = parse_reply(reply.text, chords_as_lists=self.variant.chords_as_lists, bounds=self.variant.bounds)
+            return ManifestRow(**base, **plan_fields, status="error", failure=f"call_error:{type(exc).__name__}")
+        result = self.variant.parse(reply.text, plan)
         failure = result.failure
         if failure is None and reply.finish_reason == "length" and "truncated" in " ".join(result.repairs):
             failure = "truncated"
-        common = dict(base, repairs=result.repairs, cache_key=reply.cache_key, usage=reply.usage,
+        common = dict(base, **plan_fields, repairs=result.repairs, cache_key=reply.cache_key, usage=reply.usage,
                       latency_s=round(reply.latency_s, 3), cached=reply.cached, finish_reason=reply.finish_reason)
         if failure is not None or result.piece is None:
             return ManifestRow(**common, status="invalid", failure=failure or "no_piece")
@@ -262,6 +313,9 @@ class Generator:
         data = midi_bytes(piece, writer=cfg.writer)
         rel = midi_relpath(song.genre, song.style, song.index)
         atomic.write_bytes(cfg.out / rel, data)
+        if plan is not None:
+            common["plan_path"] = plan_relpath(rel)
+            atomic.write_text(cfg.out / common["plan_path"], json.dumps(plan, indent=2, sort_keys=True) + "\n")
         return ManifestRow(**common, status="valid", path=rel, midi_sha256=hashlib.sha256(data).hexdigest(),
                            n_notes={t: len(n) for t, n in piece.tracks().items()})
 
@@ -295,7 +349,8 @@ class Generator:
         self.summary.cache_hits = self.client.stats.cache_hits - self._hits0
         record = {**self.summary.as_dict(), "concurrency": concurrency, "interrupted": interrupted,
                   "llm": self.client.describe(), "config": {**self.config.defining(),
-                  "per_combination": self.config.per_combination, "limit": self.config.limit},
+                  "per_combination": self.config.per_combination, "limit": self.config.limit,
+                  "pilot": self.config.pilot},
                   "machine": machine_description(),
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic.append_line(self.config.out / RUNS, json.dumps(record, sort_keys=True))

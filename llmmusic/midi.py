@@ -51,21 +51,31 @@ DRUM_CHANNEL = 9
 WRITERS = ("exact", "official")
 Writer = Literal["exact", "official"]
 
-_SECONDS_PER_TICK = 60.0 / (TEMPO_BPM * TICKS_PER_QUARTER)
 
 
 # --------------------------------------------------------------------------------------------- writing
+def piece_tempo(piece: Piece) -> float:
+    """The piece's tempo in BPM: ``meta["tempo_bpm"]`` (a model-chosen tempo) or the paper's 120."""
+    return float(piece.meta.get("tempo_bpm") or TEMPO_BPM)
+
+
 def _exact_pretty_midi(piece: Piece) -> pretty_midi.PrettyMIDI:
-    """Our writer: every note at its requested tick, one instrument per track."""
-    pm = pretty_midi.PrettyMIDI(resolution=TICKS_PER_QUARTER, initial_tempo=TEMPO_BPM)
+    """Our writer: every note at its requested tick, one instrument per track (tempo and key from
+    ``meta["tempo_bpm"]`` / ``meta["key"]`` when set)."""
+    tempo = piece_tempo(piece)
+    seconds_per_tick = 60.0 / (tempo * TICKS_PER_QUARTER)
+    pm = pretty_midi.PrettyMIDI(resolution=TICKS_PER_QUARTER, initial_tempo=tempo)
     pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    if piece.meta.get("key"):
+        pm.key_signature_changes.append(
+            pretty_midi.KeySignature(pretty_midi.key_name_to_key_number(str(piece.meta["key"])), 0.0))
     for name in TRACKS:
         is_drum = name == "rhythm"
         inst = pretty_midi.Instrument(program=PROGRAMS.get(name, 0), is_drum=is_drum, name=name)
         for n in sorted(piece.track(name), key=lambda n: (n.start, n.pitch, n.duration, n.velocity)):
             inst.notes.append(pretty_midi.Note(velocity=max(1, int(n.velocity)), pitch=int(n.pitch),
-                                               start=n.start * _SECONDS_PER_TICK,
-                                               end=(n.start + n.duration) * _SECONDS_PER_TICK))
+                                               start=n.start * seconds_per_tick,
+                                               end=(n.start + n.duration) * seconds_per_tick))
         pm.instruments.append(inst)
     return pm
 
@@ -74,7 +84,7 @@ def _official_midi_file(piece: Piece) -> mido.MidiFile:
     """The paper script's serialising writer (see the module docstring), plus track names."""
     mid = mido.MidiFile(ticks_per_beat=TICKS_PER_QUARTER)
     meta = mido.MidiTrack()
-    meta.append(mido.MetaMessage("set_tempo", tempo=int(60_000_000 / TEMPO_BPM)))
+    meta.append(mido.MetaMessage("set_tempo", tempo=int(60_000_000 / piece_tempo(piece))))
     meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4))
     meta.append(mido.MetaMessage("end_of_track", time=0))
     mid.tracks.append(meta)
@@ -203,8 +213,23 @@ def midi_to_piece(path_or_pm: str | os.PathLike | pretty_midi.PrettyMIDI) -> Pie
         names = sorted({inst.name for inst in pm.instruments})
         raise ValueError(f"{path or 'MIDI data'}: no instrument named one of {TRACKS} (found {names}); "
                          "use llmmusic.midi.read_midi for other MIDI files")
-    meta = {"path": path} if path else {}
+    meta: dict[str, Any] = {"path": path} if path else {}
+    meta.update(_tempo_and_key(pm))
     return Piece(**tracks, meta=meta).sorted()
+
+
+def _tempo_and_key(pm: pretty_midi.PrettyMIDI) -> dict[str, Any]:
+    """``tempo_bpm`` (when not the paper's 120) and ``key`` (when the file has a key signature)."""
+    out: dict[str, Any] = {}
+    _, tempi = pm.get_tempo_changes()
+    if len(tempi) and round(float(tempi[0])) != TEMPO_BPM:
+        out["tempo_bpm"] = int(round(float(tempi[0])))
+    if pm.key_signature_changes:
+        from .music_symbols import NOTE_NAMES
+
+        number = pm.key_signature_changes[0].key_number
+        out["key"] = f"{NOTE_NAMES[number % 12]} {'major' if number < 12 else 'minor'}"
+    return out
 
 
 # --------------------------------------------------------------------------------------------- any MIDI

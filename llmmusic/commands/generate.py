@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..card import write_card
 from ..generate import DECODINGS, GenerateConfig, Generator, default_cache_path
-from ..prompts import PROMPT_VARIANTS
+from ..variants import VARIANTS
 from ..taxonomy import TAXONOMIES
 from ._options import add_llm_options, client_from_args
 
@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--genres", help="comma-separated genres (default: all)")
     p.add_argument("--styles", help="comma-separated styles (default: all)")
     p.add_argument("--limit", type=int, help="at most this many songs in this run")
-    p.add_argument("--variant", choices=sorted(PROMPT_VARIANTS), default="paper", help="prompt variant")
+    p.add_argument("--pilot", type=int, metavar="N",
+                   help="the pilot selection: N songs per genre (index 0), styles spread evenly")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="paper",
+                   help="prompt/representation variant (see llmmusic.variants)")
     p.add_argument("--decoding", choices=DECODINGS, default="schema",
                    help="schema: structured outputs with bounds (default); free: the paper's free-form reply")
     p.add_argument("--max-attempts", type=int, default=5, help="attempts per song (paper: 5)")
@@ -48,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = GenerateConfig(out=args.out, taxonomy=args.taxonomy, genres=_labels(args.genres),
                             styles=_labels(args.styles), per_combination=args.per_combination, limit=args.limit,
+                            pilot=args.pilot,
                             variant=args.variant, decoding=args.decoding, max_attempts=args.max_attempts,
                             max_tokens=args.max_tokens, top_p=args.top_p, repeat_penalty=args.repeat_penalty,
                             seed=args.seed, writer=args.writer)

@@ -1,0 +1,211 @@
+"""The musicality and legibility probe of a generated dataset (the prompt-design study's yardstick).
+
+Per piece (:func:`piece_probe`): the share of note events at tick 0, distinct onsets per note, bars
+actually used, melody pitch-class entropy, the share of melody notes in the best-fitting major/minor
+key, repetition (share of 1-bar patterns that repeat an earlier bar of the same track), and drum
+keys used. Per dataset (:func:`probe_dataset`): their means with 95 % intervals, tokens per piece,
+valid rate, pieces per hour, and **genre legibility**: 5-fold cross-validated genre accuracy of the
+feature baseline (:mod:`llmmusic.baselines` features plus the written tempo) against uniform and
+majority chance, with a bootstrap interval.
+
+Used in: ``llmmusic probe``; notebooks/01_prompt_design.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .piece import TICKS_PER_BAR, Piece
+
+PITCHED = ("melody", "chords", "bass")
+BARS = 8
+#: Per-piece metrics, in table order, with what each measures.
+METRICS: dict[str, str] = {
+    "tick0_share": "share of note events (all tracks) starting at tick 0",
+    "onsets_per_note": "distinct onset ticks / note events (all tracks)",
+    "bars_used": "bars (of 8) in which a pitched note starts",
+    "pc_entropy": "melody pitch-class entropy (bits)",
+    "in_key_share": "share of melody notes in the best-fitting major/minor key",
+    "repetition": "share of non-empty 1-bar patterns repeating an earlier bar (pitched tracks)",
+    "drum_keys": "distinct drum keys used",
+}
+
+
+def _bar_patterns(notes: Iterable[Any]) -> dict[int, tuple]:
+    bars: dict[int, list[tuple[int, int, int]]] = {}
+    for n in notes:
+        bars.setdefault(n.start // TICKS_PER_BAR, []).append((n.start % TICKS_PER_BAR, n.pitch, n.duration))
+    return {b: tuple(sorted(v)) for b, v in bars.items()}
+
+
+def repetition(piece: Piece, tracks: Sequence[str] = PITCHED) -> float:
+    """Share of non-empty (track, bar) patterns equal to an earlier bar's pattern of the same track."""
+    repeated = total = 0
+    for t in tracks:
+        seen: set[tuple] = set()
+        for _, pattern in sorted(_bar_patterns(piece.track(t)).items()):
+            total += 1
+            repeated += pattern in seen
+            seen.add(pattern)
+    return repeated / total if total else float("nan")
+
+
+def piece_probe(piece: Piece) -> dict[str, float]:
+    """The per-piece metrics of :data:`METRICS` (NaN where a track they need is empty)."""
+    from .stats import pitch_class_entropy, scale_consistency
+
+    notes = [n for _, n in piece.items()]
+    pitched = [n for t in PITCHED for n in piece.track(t)]
+    return {
+        "tick0_share": float(np.mean([n.start == 0 for n in notes])) if notes else float("nan"),
+        "onsets_per_note": len({n.start for n in notes}) / len(notes) if notes else float("nan"),
+        "bars_used": float(len({n.start // TICKS_PER_BAR for n in pitched if n.start < BARS * TICKS_PER_BAR})),
+        "pc_entropy": pitch_class_entropy(piece.melody),
+        "in_key_share": scale_consistency(piece.melody),
+        "repetition": repetition(piece),
+        "drum_keys": float(len({n.pitch for n in piece.rhythm})),
+    }
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the mean and its normal-approximation 95 % interval, NaNs left out."""
+    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if len(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    half = 1.96 * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def legibility_features(pieces: Sequence[Piece]) -> np.ndarray:
+    """The baseline's features of each piece plus log2(tempo / 120) (0 for the paper's fixed tempo)."""
+    from .baselines import feature_matrix
+    from .midi import piece_tempo
+
+    tempo = np.array([[math.log2(piece_tempo(p) / 120.0)] for p in pieces], dtype=np.float32)
+    return np.hstack([feature_matrix(pieces), tempo])
+
+
+def legibility(pieces: Sequence[Piece], labels: Sequence[str], folds: int = 5, seed: int = 0,
+               kind: str = "logreg") -> dict[str, Any]:
+    """Cross-validated accuracy of the feature baseline at telling ``labels`` apart.
+
+    Stratified ``folds``-fold CV (fewer when a class has fewer items); each item is predicted by the
+    model that did not see it. Returns accuracy with its 95 % bootstrap interval, the uniform and
+    out-of-fold majority chance, and the number of items and classes.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from .baselines import fit_classifier
+    from .metrics import accuracy, bootstrap_ci
+
+    y = np.asarray(labels)
+    classes, counts = np.unique(y, return_counts=True)
+    k = int(min(folds, counts.min())) if len(classes) > 1 else 0
+    if k < 2:
+        raise ValueError(f"legibility needs at least 2 items in each of 2+ classes; got counts {dict(zip(classes, counts))}")
+    x = legibility_features(pieces)
+    pred = np.empty(len(y), dtype=object)
+    majority = np.empty(len(y), dtype=object)
+    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(x, y):
+        model = fit_classifier(x[train], y[train], kind=kind, seed=seed)
+        pred[test] = model.predict(x[test])
+        values, n = np.unique(y[train], return_counts=True)
+        majority[test] = values[n.argmax()]
+    acc = accuracy(list(y), list(pred))
+    lo, hi = bootstrap_ci(list(y), list(pred), "accuracy", seed=seed)
+    return {"accuracy": acc, "low": lo, "high": hi, "uniform": 1.0 / len(classes),
+            "majority": accuracy(list(y), list(majority)), "n": len(y), "classes": len(classes), "folds": k}
+
+
+def pilot_keys(dataset_dir: str | Path, per_genre: int) -> set[tuple[str, str, int]]:
+    """The (genre, style, index) songs of the pilot selection of a dataset's taxonomy."""
+    from .dataset import load_params
+    from .generate import GenerateConfig, plan_songs
+
+    taxonomy = load_params(dataset_dir).get("taxonomy", "paper")
+    config = GenerateConfig(out=Path(dataset_dir), taxonomy=taxonomy, pilot=per_genre)
+    return {(s.genre, s.style, s.index) for s in plan_songs(config)}
+
+
+def _rows(dataset_dir: Path, keys: set[tuple[str, str, int]] | None) -> pd.DataFrame:
+    from .dataset import load_manifest
+
+    rows = load_manifest(dataset_dir)
+    if keys is not None and not rows.empty:
+        mask = [(g, s, int(i)) in keys for g, s, i in zip(rows["genre"], rows["style"], rows["index"])]
+        rows = rows[mask]
+    return rows
+
+
+def _tokens(row: Mapping[str, Any]) -> float:
+    total = 0.0
+    for field in ("usage", "plan_usage"):
+        usage = row.get(field)
+        if isinstance(usage, dict):
+            total += usage.get("completion_tokens", 0) or 0
+    return total
+
+
+def pieces_per_hour(dataset_dir: str | Path) -> float:
+    """Median pieces per hour over the dataset's logged runs that made pieces by calling the LLM."""
+    path = Path(dataset_dir) / "runs.jsonl"
+    if not path.exists():
+        return float("nan")
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rates = [r["pieces_per_hour"] for r in runs if r.get("songs_valid") and r.get("llm_calls")]
+    return float(np.median(rates)) if rates else float("nan")
+
+
+def probe_dataset(dataset_dir: str | Path, pilot: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """The probe of one dataset (or of its pilot selection): metrics, costs and genre legibility.
+
+    Returns:
+        dict: ``pieces``, ``valid_rate`` (valid replies / replies), ``tokens_per_piece``
+        (completion tokens of every reply, plan calls included, per valid piece), ``pieces_per_hour``,
+        each metric of :data:`METRICS` as ``(mean, low, high)``, and ``legibility``.
+    """
+    from .dataset import valid_rows
+    from .midi import midi_to_piece
+
+    dataset_dir = Path(dataset_dir)
+    keys = pilot_keys(dataset_dir, pilot) if pilot is not None else None
+    rows = _rows(dataset_dir, keys)
+    if rows.empty:
+        raise ValueError(f"{dataset_dir}: no manifest rows{' in the pilot selection' if keys else ''}")
+    valid = valid_rows(rows)
+    replied = rows[rows["status"] != "error"]
+    pieces = [midi_to_piece(dataset_dir / p) for p in valid["path"]]
+    table = pd.DataFrame([piece_probe(p) for p in pieces])
+    out: dict[str, Any] = {
+        "dataset": dataset_dir.name, "pieces": len(pieces),
+        "valid_rate": int((replied["status"] == "valid").sum()) / len(replied) if len(replied) else float("nan"),
+        "tokens_per_piece": sum(_tokens(r) for r in replied.to_dict("records")) / max(1, len(valid)),
+        "pieces_per_hour": pieces_per_hour(dataset_dir),
+    }
+    for name in METRICS:
+        out[name] = mean_ci(table[name].tolist()) if len(table) else (float("nan"),) * 3
+    out["legibility"] = legibility(pieces, list(valid["genre"]), seed=seed)
+    return out
+
+
+def probe_table(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per probed dataset: each interval as ``mean [low, high]``, legibility against chance."""
+    def fmt(v: Any, digits: int = 2) -> str:
+        return f"{v[0]:.{digits}f} [{v[1]:.{digits}f}, {v[2]:.{digits}f}]"
+
+    rows = []
+    for r in results:
+        leg = r["legibility"]
+        row = {"dataset": r["dataset"], "pieces": r["pieces"], "valid rate": round(r["valid_rate"], 3),
+               "tokens/piece": round(r["tokens_per_piece"]), "pieces/hour": round(r["pieces_per_hour"], 1)}
+        row.update({m: fmt(r[m]) for m in METRICS})
+        row["genre legibility"] = f"{leg['accuracy']:.3f} [{leg['low']:.3f}, {leg['high']:.3f}]"
+        row["uniform / majority"] = f"{leg['uniform']:.3f} / {leg['majority']:.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("dataset")
