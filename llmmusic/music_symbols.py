@@ -37,6 +37,20 @@ DRUMS: dict[str, int] = {
 CHORD_SYMBOLS: tuple[str, ...] = tuple(r + q for r in ROOTS for q in QUALITIES)
 
 
+def note_names(lo: int, hi: int) -> tuple[str, ...]:
+    """Every spelling (sharps and flats) of the MIDI pitches ``lo``..``hi``: ``"C4"`` = 60, ``"Bb3"`` = 58."""
+    return tuple(f"{root}{(p // 12) - 1}" for p in range(lo, hi + 1) for root, pc in ROOTS.items() if pc == p % 12)
+
+
+def note_pitch(name: str) -> int:
+    """``"C4"`` -> 60, ``"F#2"`` -> 42, ``"Bb3"`` -> 58 (octave numbers as in scientific pitch notation)."""
+    for size in (2, 1):
+        root, octave = name[:size], name[size:]
+        if root in ROOTS and octave.lstrip("-").isdigit():
+            return 12 * (int(octave) + 1) + ROOTS[root]
+    raise ValueError(f"not a note name: {name!r} (expected e.g. 'C4', 'F#2' or 'Bb3')")
+
+
 def chord_pitches(symbol: str) -> list[int]:
     """The MIDI pitches of a chord symbol in close position, root in C3-B3 (``"Am7"`` -> 57, 60, 64, 67).
 

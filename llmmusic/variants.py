@@ -14,9 +14,12 @@ no prompt holds human music, a genre rule or an example of a genre.
 ``grid``         positions as bar / step (sixteenth) ``[pitch, bar, step, length]``
 ``symbolic``     ``grid`` plus the words musicians use: chord symbols (``"Am7"``), drum names
                  (``"ride"``), and the tempo and key the model chooses (written into the MIDI)
+``bars``         bar by bar, in a musician's words: for each of the 8 bars its chord symbol, melody
+                 and bass notes as note names (``"E4"``) at a step of the bar; a drum groove of
+                 named drums; the tempo and key the model chooses
 ``plan``         plan then compose: a first call writes the model's own plan (sound, tempo, key,
-                 progression, groove, bass, melody) as JSON; a second call composes ``symbolic``
-                 tracks conditioned on it. Both calls are cached; the plan is stored beside the MIDI
+                 progression, groove, bass, melody) as JSON; a second call composes ``bars``
+                 conditioned on it. Both calls are cached; the plan is stored beside the MIDI
 ===============  ==============================================================================
 
 Deviations of the new variants from the paper (named in chapter 1): positions on a sixteenth grid;
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .grammar import compact_grammar
-from .music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, chord_pitches
+from .music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
 from .parse import ParseResult, _decode, _FAIL, parse_reply
 from .piece import TICKS_PER_BAR, Note, Piece
 from .prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
@@ -280,13 +283,16 @@ class EventsVariant(Variant):
 
 
 # ------------------------------------------------------------------------------------------ symbolic
+CHORD_WORDS = ("a chord symbol: a root (C, C#, Db, D, D#, Eb, E, F, F#, Gb, G, G#, Ab, A, A#, Bb or B) followed by "
+               "a quality (nothing for major, or " + ", ".join(q for q in QUALITIES if q) + ")")
+NOTE_WORDS = "a note name: a letter A-G, optionally # or b, then the octave (C4 = middle C)"
+DRUM_WORDS = "drum one of " + ", ".join(DRUMS)
 SYMBOL_FORMAT = (
-    "- chords: 4-16 chords [symbol, bar, beat, beats]: a chord symbol such as \"C\", \"Am7\", \"F#dim\", "
-    "\"Bbmaj7\", \"G7sus4\" or \"E5\"; beat 1-4 where it starts; beats = how many quarter notes it lasts (1-8)\n"
+    f"- chords: 4-16 chords [chord, bar, beat, beats]: chord is {CHORD_WORDS}; beat 1-4 where it starts; "
+    "beats = how many quarter notes it lasts (1-8)\n"
     "- melody: 8-32 notes [pitch, bar, step, length], pitch 48-96\n"
     "- bass: 8-32 notes [pitch, bar, step, length], pitch 28-60\n"
-    "- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum, step]; drum one of "
-    + ", ".join(DRUMS) + "\n")
+    f"- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum, step]; {DRUM_WORDS}\n")
 
 
 @dataclass(frozen=True)
@@ -296,7 +302,7 @@ class SymbolicVariant(Variant):
     def system(self) -> str:
         return (COMPOSER_SYSTEM + GRID_TIME + PITCH_NOTE +
                 'Reply with {"tempo":...,"key":...,"chords":[...],"melody":[...],"bass":[...],"drums":[...]}:\n'
-                "- tempo: beats per minute, 50-200\n- key: such as \"A minor\" or \"Eb major\"\n"
+                "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
                 + SYMBOL_FORMAT + CLOSING)
 
     def track_props(self) -> dict[str, Any]:
@@ -324,6 +330,55 @@ class SymbolicVariant(Variant):
                      rhythm=_drum_loop([(DRUMS[d], s) for d, s in value["drums"]]), meta=meta).sorted()
 
 
+# ------------------------------------------------------------------------------------------ bars
+MELODY_NOTES = note_names(*MELODY_PITCH)
+BASS_NOTES = note_names(*BASS_PITCH)
+BAR_FORMAT = (
+    "- bars: exactly 8 bars, each [chord, melody, bass]:\n"
+    f"  chord: held through the bar, {CHORD_WORDS}\n"
+    f"  melody: 1-6 notes [note, step, length]; note is {NOTE_WORDS}, C3-C7\n"
+    "  bass: 1-4 notes [note, step, length]; note is a note name, E1-C4\n"
+    f"- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum, step]; {DRUM_WORDS}\n")
+STEP_TIME = (
+    "In a bar, step 1-16 is the sixteenth note where a note starts (1 = beat 1, 5 = beat 2, 9 = beat 3, "
+    "13 = beat 4); length is in sixteenths (2 = eighth note, 4 = quarter, 8 = half, 16 = whole note).\n")
+
+
+@dataclass(frozen=True)
+class BarsVariant(Variant):
+    """Bar by bar: a chord symbol and note-named melody and bass notes per bar, named drums, tempo, key."""
+
+    def system(self) -> str:
+        return (COMPOSER_SYSTEM + STEP_TIME +
+                'Reply with {"tempo":...,"key":...,"bars":[...],"drums":[...]}:\n'
+                "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
+                + BAR_FORMAT + CLOSING)
+
+    def track_props(self) -> dict[str, Any]:
+        def notes(names: tuple[str, ...], most: int) -> dict[str, Any]:
+            return _list(_tuple({"type": "string", "enum": list(names)}, _int(1, 16), _int(1, 16)), 1, most)
+
+        bar = _tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, notes(MELODY_NOTES, 6), notes(BASS_NOTES, 4))
+        return {"bars": _list(bar, BARS, BARS),
+                "drums": _list(_tuple({"type": "string", "enum": list(DRUMS)}, _int(1, 16)), 4, 32)}
+
+    def schema(self) -> dict[str, Any]:
+        return _object({"tempo": _int(50, 200), "key": {"type": "string", "enum": list(KEYS)},
+                        **self.track_props()})
+
+    def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
+        tracks: dict[str, list[Note]] = {"melody": [], "chords": [], "bass": []}
+        for b, (chord, melody, bass) in enumerate(value["bars"]):
+            start = b * TICKS_PER_BAR
+            tracks["chords"] += [Note(p, TICKS_PER_BAR, VELOCITY["chords"], start) for p in chord_pitches(chord)]
+            for track, notes in (("melody", melody), ("bass", bass)):
+                tracks[track] += [Note(note_pitch(name), n * STEP_TICKS, VELOCITY[track], start + (step - 1) * STEP_TICKS)
+                                  for name, step, n in notes]
+        source = plan if plan is not None else value
+        meta = {"tempo_bpm": int(source["tempo"]), "key": str(source["key"])}
+        return Piece(**tracks, rhythm=_drum_loop([(DRUMS[d], s) for d, s in value["drums"]]), meta=meta).sorted()
+
+
 # ------------------------------------------------------------------------------------------ plan
 PLAN_SYSTEM = ("You are a composer. Before writing a short piece you plan it, and you reply with compact JSON "
                "only.\n")
@@ -331,8 +386,8 @@ PLAN_MAX_TOKENS = 400
 
 
 @dataclass(frozen=True)
-class PlanVariant(SymbolicVariant):
-    """Plan then compose: the model's own plan (first call) conditions the ``symbolic`` tracks."""
+class PlanVariant(BarsVariant):
+    """Plan then compose: the model's own plan (first call) conditions the ``bars`` composition."""
 
     needs_plan: bool = True
 
@@ -365,8 +420,7 @@ class PlanVariant(SymbolicVariant):
         return value, None
 
     def system(self) -> str:
-        return (COMPOSER_SYSTEM + GRID_TIME + PITCH_NOTE +
-                'Reply with {"chords":[...],"melody":[...],"bass":[...],"drums":[...]}:\n' + SYMBOL_FORMAT +
+        return (COMPOSER_SYSTEM + STEP_TIME + 'Reply with {"bars":[...],"drums":[...]}:\n' + BAR_FORMAT +
                 "Follow the plan you are given.\n")
 
     def user(self, genre: str, style: str, mood: str, plan: dict[str, Any] | None = None) -> str:
@@ -410,6 +464,7 @@ VARIANTS: dict[str, Variant] = {
     "events": EventsVariant("events", "gen-events-v1"),
     "grid": GridVariant("grid", "gen-grid-v1"),
     "symbolic": SymbolicVariant("symbolic", "gen-symbolic-v1"),
+    "bars": BarsVariant("bars", "gen-bars-v1"),
     "plan": PlanVariant("plan", "gen-plan-v1"),
 }
 

@@ -17,7 +17,7 @@ from llmmusic.piece import TICKS_PER_BAR
 from llmmusic.variants import VARIANTS, conforms, get_variant
 
 LITERAL = re.compile(r'"(?:[^"\\\\]|\\\\.)*"')
-NEW = ("events", "grid", "symbolic", "plan")
+NEW = ("events", "grid", "symbolic", "bars", "plan")
 DRUMS4 = {"grid": [[36, 1], [38, 5], [42, 3], [42, 7]],
           "symbolic": [["kick", 1], ["snare", 5], ["closed_hihat", 3], ["ride", 7]]}
 
@@ -32,12 +32,16 @@ REFERENCE = {
                  "melody": [[64, b, 1, 4] for b in range(1, 9)], "bass": [[40, b, 1, 4] for b in range(1, 9)],
                  "drums": DRUMS4["symbolic"]},
 }
-REFERENCE["plan"] = {k: v for k, v in REFERENCE["symbolic"].items() if k not in ("tempo", "key")}
+REFERENCE["bars"] = {"tempo": 90, "key": "A minor",
+                     "bars": [[c, [["E4", 1, 4], ["C5", 5, 4], ["A4", 9, 8]], [["A2", 1, 8], ["E2", 9, 8]]]
+                              for c in ("Am7", "Dm7", "G7", "Cmaj7", "Fmaj7", "Bm7b5", "E7", "Am")],
+                     "drums": DRUMS4["symbolic"]}
+REFERENCE["plan"] = {k: v for k, v in REFERENCE["bars"].items() if k not in ("tempo", "key")}
 PLAN = {"sound": "dark and driving", "tempo": 96, "key": "F# minor", "progression": "F#m D A E",
         "drums": "kick on 1 and 3", "bass": "root notes", "melody": "stepwise"}
 #: One out-of-range value per variant: (track, event index, field index, bad value).
 OUT_OF_RANGE = {"grid": ("melody", 0, 0, 127), "events": ("bass", 0, 0, 20),
-                "symbolic": ("melody", 0, 1, 9), "plan": ("bass", 0, 3, 17)}
+                "symbolic": ("melody", 0, 1, 9), "bars": ("drums", 0, 1, 17), "plan": ("drums", 1, 1, 0)}
 
 
 def _plan(name):
@@ -81,6 +85,19 @@ def test_symbolic_writes_its_tempo_and_key_and_plan_takes_them_from_the_plan():
     assert pm.tick_to_time(8 * TICKS_PER_BAR) == pytest.approx(8 * 4 * 60 / 96)
 
 
+def test_bars_place_each_bar_and_hold_its_chord():
+    piece = get_variant("bars").parse(json.dumps(REFERENCE["bars"])).piece
+    assert [(n.pitch, n.start) for n in piece.melody[:4]] == [(64, 0), (72, 480), (69, 960), (64, TICKS_PER_BAR)]
+    assert [n.pitch for n in piece.bass[:2]] == [45, 40]  # A2, E2
+    first_bar = sorted(n.pitch for n in piece.chords if n.start == 0)
+    assert first_bar == [57, 60, 64, 67] and {n.duration for n in piece.chords} == {TICKS_PER_BAR}
+    bad = copy.deepcopy(REFERENCE["bars"])
+    bad["bars"][3][1][0][0] = "H4"  # a bar with an unknown note name is dropped whole, and counted
+    result = get_variant("bars").parse(json.dumps(bad))
+    assert "dropped_events:bars:1" in result.repairs
+    assert sorted({n.start // TICKS_PER_BAR for n in result.piece.chords}) == [0, 1, 2, 3, 4, 5, 6]
+
+
 def test_grid_positions_and_the_drum_loop():
     piece = get_variant("grid").parse(json.dumps(REFERENCE["grid"])).piece
     assert [n.start for n in piece.melody[:3]] == [0, 960, 1920]  # bar 1 step 1, bar 1 step 9, bar 2 step 1
@@ -110,7 +127,13 @@ def test_parse_failures_are_named():
 
 
 def test_chord_symbols_and_keys():
+    from llmmusic.music_symbols import note_names, note_pitch
+
     assert chord_pitches("Am7") == [57, 60, 64, 67]
+    assert [note_pitch(n) for n in ("C4", "Bb3", "F#2", "E1")] == [60, 58, 42, 28]
+    assert {note_pitch(n) for n in note_names(48, 96)} == set(range(48, 97))
+    with pytest.raises(ValueError, match="note name"):
+        note_pitch("X4")
     assert chord_pitches("C#dim") == [49, 52, 55]
     assert chord_pitches("E5") == [52, 59, 64]
     assert key_pitch_class("Bb minor") == (10, "minor")
