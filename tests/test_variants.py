@@ -157,7 +157,8 @@ def test_compact_grammar_spells_bounds_and_has_no_whitespace_rule():
         "b": {"type": "string", "enum": ["x", "y"]}}})
     assert "int-3-5 ::= [3-5]\n" in grammar
     assert '{0,1}' in grammar  # at most one more item after the first
-    assert not [lit for lit in LITERAL.findall(grammar) if " " in lit]  # no literal emits whitespace
+    assert not [lit for lit in LITERAL.findall(grammar) if "\\n" in lit or "  " in lit]  # one line, no indentation
+    assert '( ", " int-3-5 )' in grammar and '"\\"a\\": "' in grammar  # json.dumps separators
     assert '"\\"" ( "x" "\\"" | "y" "\\"" )' in grammar  # the enum, as a trie
     with pytest.raises(ValueError, match="maxItems"):
         compact_grammar({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1}})
