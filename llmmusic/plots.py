@@ -190,3 +190,22 @@ def tick_axis_in_bars(ax: Any, ticks_max: int, axis: str = "x") -> None:
     labels = [f"{p // TICKS_PER_BAR}" for p in positions]
     (ax.set_xticks if axis == "x" else ax.set_yticks)(positions, labels)
 
+
+
+def legibility_vs_tokens(results: Sequence[Any], ax: Any = None) -> tuple[Any, Any]:
+    """Genre legibility (with its 95 % interval) against completion tokens per piece, one point per
+    probed dataset (:func:`llmmusic.probe.probe_dataset` results), uniform chance as a line."""
+    fig, ax = _figure(ax, (6.5, 4))
+    for r in results:
+        leg = r["legibility"]
+        ax.errorbar(r["tokens_per_piece"], leg["accuracy"], yerr=[[leg["accuracy"] - leg["low"]],
+                    [leg["high"] - leg["accuracy"]]], fmt="o", capsize=3)
+        ax.annotate(r["dataset"], (r["tokens_per_piece"], leg["accuracy"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    if results:
+        ax.axhline(results[0]["legibility"]["uniform"], color="#888", ls="--", lw=1, label="uniform chance")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_xlabel("completion tokens per piece")
+    ax.set_ylabel("genre legibility (5-fold CV accuracy)")
+    ax.set_ylim(bottom=0)
+    return fig, ax

@@ -209,3 +209,54 @@ def probe_table(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         row["uniform / majority"] = f"{leg['uniform']:.3f} / {leg['majority']:.3f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("dataset")
+
+
+def best_variant(results: Sequence[Mapping[str, Any]], max_tick0: float = 0.10) -> dict[str, Any]:
+    """The study's choice, by a stated rule: among datasets whose mean share of events at tick 0 is
+    below ``max_tick0``, the one with the highest lower end of its legibility interval (ties: fewer
+    tokens per piece). Returns ``{"dataset", "reason", "meets_target"}``; ``meets_target`` is the
+    issue's bar: legibility >= 0.25 with the interval's lower end above uniform chance."""
+    eligible = [r for r in results if r["tick0_share"][0] < max_tick0] or list(results)
+    best = max(eligible, key=lambda r: (r["legibility"]["low"], -r["tokens_per_piece"]))
+    leg = best["legibility"]
+    meets = leg["accuracy"] >= 0.25 and leg["low"] > leg["uniform"]
+    reason = (f"highest lower legibility bound ({leg['low']:.3f}; accuracy {leg['accuracy']:.3f}, uniform "
+              f"chance {leg['uniform']:.3f}) among {len(eligible)} of {len(results)} datasets with < "
+              f"{max_tick0:.0%} of events at tick 0")
+    return {"dataset": best["dataset"], "reason": reason, "meets_target": meets}
+
+
+def study(paper_dir: str | Path, pilot_dirs: Sequence[str | Path], per_genre: int = 6,
+          seed: int = 0) -> tuple[list[dict[str, Any]], list[Path]]:
+    """The prompt-design study: the probe of the paper-prompt dataset's pilot selection, then of each
+    pilot folder that exists. Returns (results, the pilot folders that are missing or empty)."""
+    results = [{**probe_dataset(paper_dir, pilot=per_genre, seed=seed), "dataset": "paper"}]
+    missing = []
+    for d in map(Path, pilot_dirs):
+        if not (d / "manifest.jsonl").exists():
+            missing.append(d)
+            continue
+        results.append({**probe_dataset(d, seed=seed), "dataset": d.name.removeprefix("pilot-")})
+    return results, missing
+
+
+def reply_of(dataset_dir: str | Path, genre: str, style: str, index: int = 0) -> dict[str, Any] | None:
+    """The valid reply of one song: its text, its plan (plan-then-compose variants) and its piece."""
+    from .cache import CallCache
+    from .dataset import load_manifest, valid_rows
+    from .midi import midi_to_piece
+
+    dataset_dir = Path(dataset_dir)
+    rows = valid_rows(load_manifest(dataset_dir))
+    rows = rows[(rows["genre"] == genre) & (rows["style"] == style) & (rows["index"] == index)]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    cache = CallCache(dataset_dir / "cache.sqlite")
+    plan_key = row.get("plan_cache_key")
+    hit = cache.get(row["cache_key"])
+    plan = cache.get(plan_key) if isinstance(plan_key, str) else None
+    piece = midi_to_piece(dataset_dir / row["path"])
+    piece.meta.update(genre=genre, style=style, mood=row["mood"])
+    return {"text": hit.text if hit else None, "plan": plan.text if plan else None, "piece": piece,
+            "tokens": _tokens(row.to_dict())}

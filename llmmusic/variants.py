@@ -2,7 +2,7 @@
 
 Every variant answers three questions: which messages ask for a piece (:meth:`Variant.messages`),
 which structured-outputs schema constrains the reply (:meth:`Variant.schema`; on the embedded engine
-it is sent as a whitespace-free grammar, see :mod:`llmmusic.grammar`), and how a reply becomes a
+it is sent as a one-line grammar, see :mod:`llmmusic.grammar`), and how a reply becomes a
 :class:`~llmmusic.piece.Piece` (:meth:`Variant.parse`). The knowledge in the notes stays the model's:
 no prompt holds human music, a genre rule or an example of a genre.
 
@@ -475,3 +475,25 @@ def get_variant(name: str) -> Variant:
         return VARIANTS[name]
     except KeyError:
         raise ValueError(f"unknown prompt variant {name!r}; expected one of {sorted(VARIANTS)}") from None
+
+
+#: What each variant changes, for the chapter's table (the module docstring has the details).
+SUMMARIES: dict[str, str] = {
+    "paper": "the paper's prompt as written: absolute ticks, 16/8/8/16 events, drum keys 35/38/42",
+    "corrected": "the paper's prompt made consistent: 8 bars of ticks, chords as pitch lists",
+    "events": "time-ordered [pitch, length] events with rests; start times derived",
+    "grid": "positions as bar and sixteenth step: [pitch, bar, step, length]",
+    "symbolic": "grid + chord symbols, named drums, the model's tempo and key",
+    "bars": "bar by bar: chord symbol, note-named melody and bass; named drums; the model's tempo and key",
+    "plan": "the model's own plan first (sound, tempo, key, progression, groove), then bars",
+}
+
+
+def variant_table() -> "Any":
+    """One row per variant: version, what it changes, calls per piece, wire form on the embedded engine."""
+    import pandas as pd
+
+    return pd.DataFrame([{"variant": v.name, "version": v.version, "changes": SUMMARIES[v.name],
+                          "calls per piece": 2 if v.needs_plan else 1,
+                          "embedded wire form": "one-line grammar" if v.compact else "json_schema"}
+                         for v in VARIANTS.values()]).set_index("variant")

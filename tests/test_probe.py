@@ -1,0 +1,93 @@
+"""The musicality and legibility probe on hand-made pieces with known answers, and on committed data."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from llmmusic.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.probe import best_variant, legibility, mean_ci, piece_probe, probe_dataset, repetition
+
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
+
+
+def _piece(melody, chords=(), bass=(), rhythm=()):
+    return Piece(melody=list(melody), chords=list(chords), bass=list(bass), rhythm=list(rhythm))
+
+
+def test_all_notes_at_tick_zero():
+    p = _piece([Note(60 + i, 480, 90, 0) for i in range(4)], rhythm=[Note(36, 120, 90, 0), Note(42, 120, 90, 0)])
+    m = piece_probe(p)
+    assert m["tick0_share"] == 1.0
+    assert m["onsets_per_note"] == pytest.approx(1 / 6)
+    assert m["bars_used"] == 1 and m["drum_keys"] == 2
+
+
+def test_c_major_scale_is_in_key_with_maximal_entropy_for_seven_classes():
+    p = _piece([Note(pitch, 480, 90, i * 480) for i, pitch in enumerate(C_MAJOR)])
+    m = piece_probe(p)
+    assert m["in_key_share"] == 1.0
+    assert m["pc_entropy"] == pytest.approx(-(6 / 8 * math.log2(1 / 8) + 2 / 8 * math.log2(2 / 8)))
+    assert m["tick0_share"] == pytest.approx(1 / 8) and m["bars_used"] == 2
+    chromatic = _piece([Note(60 + i, 480, 90, i * 480) for i in range(12)])
+    assert piece_probe(chromatic)["in_key_share"] == pytest.approx(7 / 12)
+
+
+def test_one_bar_loop_repeated_is_all_repetition_but_its_first_bar():
+    bar = [Note(pitch, 480, 90, i * 480) for i, pitch in enumerate((60, 64, 67, 64))]
+    loop = [Note(n.pitch, n.duration, n.velocity, n.start + b * TICKS_PER_BAR) for b in range(8) for n in bar]
+    assert repetition(_piece(loop)) == pytest.approx(7 / 8)
+    varied = [Note(n.pitch + b, n.duration, n.velocity, n.start + b * TICKS_PER_BAR) for b in range(8) for n in bar]
+    assert repetition(_piece(varied)) == 0.0
+    assert math.isnan(repetition(_piece([])))
+
+
+def test_mean_ci_covers_the_mean_and_skips_nan():
+    mean, lo, hi = mean_ci([1.0, 2.0, 3.0, float("nan")])
+    assert mean == 2.0 and lo < 2.0 < hi
+    assert all(math.isnan(v) for v in mean_ci([]))
+
+
+def _labelled(separable: bool, per_class: int = 12):
+    rng = random.Random(0)
+    pieces, labels = [], []
+    for k, label in enumerate("ABC"):
+        for _ in range(per_class):
+            pitch = 48 + 12 * k if separable else 48 + 12 * rng.randrange(3)
+            pieces.append(_piece([Note(pitch + rng.randrange(3), 480, 90, 480 * j) for j in range(8)]))
+            labels.append(label)
+    return pieces, labels
+
+
+def test_legibility_tells_separable_genres_apart_and_not_random_ones():
+    leg = legibility(*_labelled(True))
+    assert leg["accuracy"] > 0.75 and leg["low"] > leg["uniform"] == pytest.approx(1 / 3)
+    noise = legibility(*_labelled(False))
+    assert noise["low"] < 1 / 3 + 0.05 and noise["accuracy"] < 0.6
+    with pytest.raises(ValueError, match="at least 2 items"):
+        legibility([_piece([Note(60, 480, 90, 0)])] * 3, ["A", "A", "B"])
+
+
+def _result(name, acc, low, tick0, tokens):
+    return {"dataset": name, "tick0_share": (tick0, tick0, tick0), "tokens_per_piece": tokens,
+            "legibility": {"accuracy": acc, "low": low, "high": acc + 0.1, "uniform": 1 / 13}}
+
+
+def test_best_variant_rule():
+    results = [_result("paper", 0.30, 0.20, 0.18, 970), _result("a", 0.20, 0.12, 0.05, 500),
+               _result("b", 0.28, 0.15, 0.04, 600), _result("c", 0.28, 0.15, 0.02, 400)]
+    choice = best_variant(results)
+    assert choice["dataset"] == "c"  # paper has the best bound but too much at tick 0; c ties b on fewer tokens
+    assert choice["meets_target"]
+    assert not best_variant([_result("x", 0.24, 0.1, 0.0, 100)])["meets_target"]
+
+
+def test_probe_of_the_committed_paper_dataset_pilot():
+    from llmmusic.dataset import DEFAULT_DATASET
+
+    r = probe_dataset(DEFAULT_DATASET.parent / "embedded-v1", pilot=6)
+    assert r["pieces"] == 78 and r["legibility"]["n"] == 78 and r["legibility"]["classes"] == 13
+    assert 0 < r["tokens_per_piece"] < 2000 and r["valid_rate"] == 1.0
+    assert 0 <= r["tick0_share"][1] <= r["tick0_share"][0] <= r["tick0_share"][2] <= 1
