@@ -11,6 +11,7 @@ from pathlib import Path
 from ..book import ROOT, BookError, build_book
 from ..course import SOLUTIONS_ENV
 from ..provenance import parse_param_value
+from ._options import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use each chapter's small parameters (notebook metadata llmmusic.small): a quick build")
     p.add_argument("--no-execute", action="store_true", help="only rebuild the HTML from book/executed/")
     p.add_argument("--out", type=Path, default=ROOT / "book" / "_build" / "html", help="HTML output folder")
-    p.add_argument("--timeout", type=int, help="per-cell timeout in seconds (default: none)")
+    p.add_argument("--timeout", type=positive_int, help="per-cell timeout in seconds (default: none)")
     p.add_argument("--quiet", action="store_true", help="less Sphinx output")
     p.add_argument("--solutions", choices=("show", "hide"),
                    help="show or hide the course's exercise solutions (sets LLMMUSIC_SOLUTIONS; default show)")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from ._options import existing_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataset", help="describe a generated dataset (card, summary)")
     p.add_argument("action", choices=("card", "summary"), help="card: write DATASET.md; summary: print counts")
-    p.add_argument("path", type=Path, help="dataset folder, e.g. data/llm-midi/embedded-v1")
+    p.add_argument("path", type=existing_folder, help="dataset folder, e.g. data/llm-midi/embedded-v1")
     p.set_defaults(func=run)
 
 

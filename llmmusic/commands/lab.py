@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..course import CourseError, default_output, discover_labs, get_lab, run_lab
 from ..provenance import parse_param_value
+from ._options import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="the executed notebook (default: my-labs/labN_topic.ipynb)")
     p.add_argument("--solutions", action="store_true", help="keep the solution cells (for instructors)")
     p.add_argument("--tiny", action="store_true", help="use the lab's tiny test parameters (seconds)")
-    p.add_argument("--timeout", type=int, help="per-cell timeout in seconds (default: none)")
+    p.add_argument("--timeout", type=positive_int, help="per-cell timeout in seconds (default: none)")
     p.add_argument("--list", action="store_true", help="list the labs and their parameters")
     p.set_defaults(func=run)
 

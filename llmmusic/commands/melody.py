@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from ._options import existing_folder, fraction, nonnegative_int, output_file, positive_float, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("melody", help="train / evaluate the melody-completion transformer",
@@ -14,35 +16,35 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "eval: next-token metrics and the 50-candidate next-phrase ranking on every "
                                    "corpus's test songs, beside n-gram baselines and chance.")
     p.add_argument("action", choices=("train", "eval"))
-    p.add_argument("--model", type=Path, help="checkpoint (default: <llmmusic home>/models/melody-<corpus>.pt)")
+    p.add_argument("--model", type=output_file, help="checkpoint (default: <llmmusic home>/models/melody-<corpus>.pt)")
     data = p.add_argument_group("data (train; eval reuses the checkpoint's)")
-    data.add_argument("--dataset", help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1)")
+    data.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1)")
     data.add_argument("--train-corpus", choices=("llm-midi", "pop909", "folk"), default="llm-midi")
-    data.add_argument("--phrase-bars", type=int, default=1, help="bars per phrase (default 1)")
-    data.add_argument("--llm-limit", type=int, help="at most this many LLM-MIDI pieces")
-    data.add_argument("--human-limit", type=int, default=200, help="pieces per human corpus (default 200)")
-    data.add_argument("--human-max-bars", type=int, default=32, help="first bars of each human song (default 32)")
-    data.add_argument("--split-seed", type=int, default=0)
-    data.add_argument("--window-phrases", type=int, default=4, help="phrases per training window (default 4)")
-    data.add_argument("--window-stride", type=int,
+    data.add_argument("--phrase-bars", type=positive_int, default=1, help="bars per phrase (default 1)")
+    data.add_argument("--llm-limit", type=positive_int, help="at most this many LLM-MIDI pieces")
+    data.add_argument("--human-limit", type=positive_int, default=200, help="pieces per human corpus (default 200)")
+    data.add_argument("--human-max-bars", type=positive_int, default=32, help="first bars of each human song (default 32)")
+    data.add_argument("--split-seed", type=nonnegative_int, default=0)
+    data.add_argument("--window-phrases", type=positive_int, default=4, help="phrases per training window (default 4)")
+    data.add_argument("--window-stride", type=positive_int,
                       help="phrases between window starts (default: 1 for llm-midi, else --window-phrases)")
     model = p.add_argument_group("model and training (train)")
-    model.add_argument("--d-model", type=int, default=128)
-    model.add_argument("--layers", type=int, default=2)
-    model.add_argument("--heads", type=int, default=4)
-    model.add_argument("--dropout", type=float, default=0.1)
-    model.add_argument("--max-len", type=int, default=256)
-    model.add_argument("--epochs", type=int, default=15)
-    model.add_argument("--batch-size", type=int, default=16)
-    model.add_argument("--lr", type=float, default=1e-3)
-    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--d-model", type=positive_int, default=128)
+    model.add_argument("--layers", type=positive_int, default=2)
+    model.add_argument("--heads", type=positive_int, default=4)
+    model.add_argument("--dropout", type=fraction, default=0.1)
+    model.add_argument("--max-len", type=positive_int, default=256)
+    model.add_argument("--epochs", type=positive_int, default=15)
+    model.add_argument("--batch-size", type=positive_int, default=16)
+    model.add_argument("--lr", type=positive_float, default=1e-3)
+    model.add_argument("--seed", type=nonnegative_int, default=0)
     model.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
-    model.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    model.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's own choice)")
     ev = p.add_argument_group("evaluation (eval)")
     ev.add_argument("--corpora", nargs="+", default=["llm-midi", "pop909", "folk"],
                     help="corpora to evaluate on (default: all three)")
-    ev.add_argument("--queries", type=int, default=300, help="ranking queries per corpus (default 300)")
-    ev.add_argument("--out", type=Path, help="also write the results as JSON here")
+    ev.add_argument("--queries", type=positive_int, default=300, help="ranking queries per corpus (default 300)")
+    ev.add_argument("--out", type=output_file, help="also write the results as JSON here")
     p.set_defaults(func=run)
 
 
@@ -51,8 +53,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..melody_experiment import DataConfig, checkpoint_info, default_checkpoint, prepare, sequences
     from ..melody_model import TrainConfig, build_model, save_checkpoint, train_model
 
-    config = DataConfig(dataset=args.dataset, phrase_bars=args.phrase_bars, llm_limit=args.llm_limit,
-                        human_limit=args.human_limit, human_max_bars=args.human_max_bars,
+    config = DataConfig(dataset=str(args.dataset) if args.dataset else None, phrase_bars=args.phrase_bars,
+                        llm_limit=args.llm_limit, human_limit=args.human_limit, human_max_bars=args.human_max_bars,
                         split_seed=args.split_seed, max_len=args.max_len, window_phrases=args.window_phrases,
                         window_stride=args.window_stride)
     corpus = prepare(config, [args.train_corpus])[args.train_corpus]

@@ -8,13 +8,14 @@ import sys
 import time
 
 from ..server import DEFAULT_MODEL, MODELS, EmbeddedServer
+from ._options import port, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the embedded OpenAI-compatible llama-server in the foreground")
     p.add_argument("--model", choices=sorted(MODELS), default=DEFAULT_MODEL)
-    p.add_argument("--parallel", type=int, default=4, help="slots (continuous batching)")
-    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--parallel", type=positive_int, default=4, help="slots (continuous batching)")
+    p.add_argument("--port", type=port, help="port on 127.0.0.1 (default: a free one)")
     p.set_defaults(func=run)
 
 
