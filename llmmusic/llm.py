@@ -4,8 +4,10 @@ OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp) by ``base_url``.
 Every call goes through the content-addressed :class:`~llmmusic.cache.CallCache`;
 a cache hit makes no request (and does not even start the embedded server).
 Transient failures (rate limits, 5xx, timeouts, connection errors) are retried with
-exponential backoff. The API key is read from ``OPENAI_API_KEY`` only and is never
-stored.
+exponential backoff, or after the delay a ``Retry-After`` header asks for; every retry is
+counted in :class:`CallStats`. The API key is read from ``OPENAI_API_KEY`` only and is never
+stored, and credentials inside a ``base_url`` (``user:password@``, ``?api-key=...``) are
+redacted wherever the URL is recorded (:func:`redact_url`).
 
 Used in: notebooks/01_prompt_design.py, notebooks/03_zero_shot.py.
 """
@@ -18,8 +20,10 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .cache import CachedCall, CallCache, cache_key
 from .server import DEFAULT_MODEL, MODELS, EmbeddedServer, ServerInfo, is_healthy
@@ -27,6 +31,42 @@ from .server import DEFAULT_MODEL, MODELS, EmbeddedServer, ServerInfo, is_health
 log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
+#: The longest wait a ``Retry-After`` header can impose on one retry (seconds).
+MAX_RETRY_AFTER = 300.0
+#: Query parameters of a base URL kept as they are; every other value is redacted.
+PUBLIC_QUERY_KEYS = frozenset({"api-version", "api_version"})
+REDACTED = "REDACTED"
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` without credentials: user info and query values (but ``api-version``) become ``REDACTED``."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = urlencode([(k, v if k.lower() in PUBLIC_QUERY_KEYS else REDACTED)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The delay (seconds) a failed response asks for in ``Retry-After`` / ``retry-after-ms``, or None."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:  # an HTTP date
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None  # an unreadable header: fall back to the backoff
 
 
 class CacheMiss(LookupError):
@@ -52,13 +92,15 @@ class CallStats:
 
     calls: int = 0  # requests actually sent (successful)
     cache_hits: int = 0
-    retries: int = 0
+    retries: int = 0  # failed requests that were sent again
+    failed: int = 0  # failed requests given up (the call raised)
+    retry_reasons: dict[str, int] = field(default_factory=dict)  # error type -> retries
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass
@@ -74,7 +116,7 @@ class LLMClient:
         cache_only: never send a request; raise :class:`CacheMiss` instead.
         parallel: slots of the embedded server.
         max_retries: retries of transient errors per call.
-        timeout: seconds per request.
+        timeout: seconds per request (a slower reply is a transient error).
         json_object_schemas: send a ``json_schema`` response format as llama-cpp-python's
             ``{"type": "json_object", "schema": ...}`` (its server rejects the OpenAI form); set
             automatically when the embedded server fell back to ``llama_cpp.server``. The cache key
@@ -108,6 +150,7 @@ class LLMClient:
         self.server_info: ServerInfo | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._closing = threading.Event()  # wakes retries waiting out their delay
 
     # ------------------------------------------------------------------ identity
     @property
@@ -127,7 +170,7 @@ class LLMClient:
                 info.update(engine=self.server_info.engine, engine_version=self.server_info.version,
                             parallel=self.server_info.parallel)
         else:
-            info["base_url"] = self.base_url
+            info["base_url"] = redact_url(self.base_url)
         return info
 
     # ------------------------------------------------------------------ transport
@@ -200,15 +243,15 @@ class LLMClient:
                 resp = client.chat.completions.create(model=str(self.model), messages=messages, **kwargs)
                 break
             except transient as exc:
-                if attempt == self.max_retries:
+                if attempt == self.max_retries or self._closing.is_set():
+                    self._count_failure()
                     raise
                 if isinstance(exc, openai.APIConnectionError):
                     self._forget_dead_server(client)
-                delay = min(60.0, 2.0 ** attempt) * (0.5 + random.random())
-                log.warning("transient LLM error (%s); retry %d in %.1f s", type(exc).__name__, attempt + 1, delay)
-                with self._lock:
-                    self.stats.retries += 1
-                time.sleep(delay)
+                self._wait_before_retry(exc, attempt)
+            except Exception:
+                self._count_failure()
+                raise
         latency = time.monotonic() - start
         choice = resp.choices[0]
         usage = {"prompt_tokens": getattr(resp.usage, "prompt_tokens", 0) or 0,
@@ -220,6 +263,22 @@ class LLMClient:
             self.stats.prompt_tokens += usage.get("prompt_tokens", 0)
             self.stats.completion_tokens += usage.get("completion_tokens", 0)
         return Reply(choice.message.content or "", choice.finish_reason, usage, latency, False, key, lp)
+
+    def _wait_before_retry(self, exc: BaseException, attempt: int) -> None:
+        """Count the retry and wait: ``Retry-After`` when the reply names it, else a jittered backoff."""
+        asked = retry_after(exc)
+        delay = min(MAX_RETRY_AFTER, asked) if asked is not None else min(60.0, 2.0 ** attempt) * (0.5 + random.random())
+        reason = type(exc).__name__
+        log.warning("transient LLM error (%s); retry %d in %.1f s%s", reason, attempt + 1, delay,
+                    " (Retry-After)" if asked is not None else "")
+        with self._lock:
+            self.stats.retries += 1
+            self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+        self._closing.wait(delay)
+
+    def _count_failure(self) -> None:
+        with self._lock:
+            self.stats.failed += 1
 
     def _forget_dead_server(self, client: Any) -> None:
         """After a connection error, drop an embedded server that no longer answers ``/health``.
@@ -238,5 +297,6 @@ class LLMClient:
         """Stop the embedded server if this client started it; later calls fail instead of starting one."""
         with self._lock:
             self._closed = True
+        self._closing.set()
         if self._server is not None:
             self._server.stop()

@@ -270,6 +270,13 @@ def _display(*objs: Any) -> None:
     display(*objs)
 
 
+def _without_credentials(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every URL's credentials redacted (:func:`llmmusic.llm.redact_url`)."""
+    from .llm import redact_url
+
+    return {k: redact_url(v) if isinstance(v, str) and "://" in v else v for k, v in values.items()}
+
+
 class Provenance:
     """Saves, shows and records a chapter's figures, tables and audio with their provenance.
 
@@ -290,9 +297,9 @@ class Provenance:
         if not notebook or "/" in notebook:
             raise ValueError(f"notebook must be a chapter id like '01_prompt_design', got {notebook!r}")
         self.notebook = notebook
-        self.params = _jsonable(dict(params))
+        self.params = _jsonable(_without_credentials(params))
         self.inputs = {name: hash_input(path) for name, path in (inputs or {}).items()}
-        self.llm = _jsonable(dict(llm)) if llm else None
+        self.llm = _jsonable(_without_credentials(llm)) if llm else None
         self.out_dir = Path(out_dir) if out_dir is not None else executed_dir()
         self.show = show
         self.git = git_state()
