@@ -1,10 +1,15 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, rename."""
+"""Atomic file writes (write to a temporary file in the same folder, fsync, rename), and JSON reads
+that name the file when its content is not what was expected."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from .errors import DataError
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -41,3 +46,20 @@ def append_line(path: str | os.PathLike, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_json(path: str | os.PathLike, what: str, kind: type = dict) -> Any:
+    """The JSON value in ``path``, which must be a ``kind`` (``what`` names it in the error).
+
+    Raises:
+        FileNotFoundError: no file.
+        DataError: not UTF-8 JSON, or not a ``kind``.
+    """
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); expected {what}") from None
+    if not isinstance(value, kind):
+        raise DataError(f"{path}: expected {what} (a JSON {kind.__name__}), got a {type(value).__name__}")
+    return value

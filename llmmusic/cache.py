@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import DataError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     key TEXT PRIMARY KEY,
@@ -67,8 +69,14 @@ class CallCache:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._memory_conn: sqlite3.Connection | None = None
-        with self._conn() as conn:
-            conn.execute(SCHEMA)
+        try:
+            with self._conn() as conn:
+                conn.execute(SCHEMA)
+                conn.execute("SELECT key, request, text, finish_reason, usage, logprobs, latency_s, created "
+                             "FROM calls LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"{self.path}: not a call cache ({exc}); expected an SQLite file written by "
+                            "llmmusic (move it away to start an empty cache)") from None
 
     def _conn(self) -> sqlite3.Connection:
         if self.path == ":memory:":

@@ -233,8 +233,11 @@ def music21_folk(limit: int | None = None, cache_dir: str | os.PathLike | None =
             cache_path = cache_root / collection / f"{path.stem}.json"
             cache: dict[str, Any] = {}
             if cache_path.exists():
-                cache = json.loads(cache_path.read_text(encoding="utf-8"))
-            if cache.get("md5") != digest:
+                try:
+                    cache = json.loads(cache_path.read_text(encoding="utf-8"))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    cache = {}  # a torn cache file: parse the tunes again
+            if not isinstance(cache, dict) or cache.get("md5") != digest:
                 cache = {"md5": digest, "file": path.name, "music21": music21.__version__, "tunes": {}}
             changed = False
             for number, abc in _tunes(text):

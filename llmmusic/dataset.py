@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from .errors import DataError
 from .piece import Piece
 from .taxonomy import label_slug
 
@@ -83,28 +84,46 @@ def plan_relpath(midi_path: str) -> str:
     return midi_path.removesuffix(".mid") + ".plan.json"
 
 
+def _json_row(line: str | bytes) -> dict[str, Any] | None:
+    """The JSON object on one line, or None when the line is not one."""
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
 def read_manifest_rows(path: str | Path) -> list[dict[str, Any]]:
-    """All complete rows of a manifest file; a torn last line (crash mid-write) is skipped."""
+    """All complete rows of a JSON-lines file (a manifest, a run log); a torn last line (crash mid-write)
+    is skipped, and a complete last row missing only its newline is kept.
+
+    Raises:
+        DataError: a line before the last is not a JSON object, or the file is not UTF-8 text.
+    """
     path = Path(path)
     if not path.exists():
         return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected JSON lines") from None
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                log.warning("%s: ignoring torn last line %d", path, number)
-            else:
-                raise ValueError(f"{path}: line {number} is not valid JSON") from None
+        row = _json_row(line)
+        if row is not None:
+            rows.append(row)
+        elif number == len(lines):
+            log.warning("%s: ignoring torn last line %d", path, number)
+        else:
+            raise DataError(f"{path}: line {number} is not a JSON object; expected one row per line")
     return rows
 
 
 def repair_torn_tail(path: str | Path) -> bool:
-    """Cut a manifest back to its last complete line; return True if it was torn."""
+    """End a JSON-lines file with a complete line: a last row missing only its newline gets one, a torn
+    (incomplete) last line is cut; return True if the file was changed."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return False
@@ -112,6 +131,11 @@ def repair_torn_tail(path: str | Path) -> bool:
     if data.endswith(b"\n"):
         return False
     cut = data.rfind(b"\n") + 1
+    if _json_row(data[cut:]) is not None:  # complete: only the newline was lost
+        with open(path, "ab") as handle:
+            handle.write(b"\n")
+        log.warning("%s: added the missing newline after the last row", path)
+        return True
     with open(path, "r+b") as handle:
         handle.truncate(cut)
     log.warning("%s: removed a torn last line (%d bytes)", path, len(data) - cut)
@@ -130,7 +154,11 @@ def load_manifest(dataset_dir: str | Path) -> pd.DataFrame:
 def load_params(dataset_dir: str | Path) -> dict[str, Any]:
     """The run parameters recorded in ``dataset.json`` (empty if absent)."""
     path = Path(dataset_dir) / PARAMS
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    from .atomic import read_json
+
+    return read_json(path, "the run parameters")
 
 
 def valid_rows(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -164,11 +192,31 @@ def load_pieces(dataset_dir: str | Path = DEFAULT_DATASET, limit: int | None = N
         rows = rows.head(limit)
     pieces = []
     for row in rows.itertuples(index=False):
-        piece = midi_to_piece(dataset_dir / row.path)
+        path = verified_file(dataset_dir, row.path, getattr(row, "midi_sha256", None))
+        piece = midi_to_piece(path)
         piece.meta.update(genre=row.genre, style=row.style, mood=row.mood, index=int(row.index),
                           temperature=float(row.temperature), path=str(dataset_dir / row.path))
         pieces.append(piece)
     return pieces
+
+
+def verified_file(dataset_dir: str | Path, relpath: str, sha256: str | None) -> Path:
+    """The path of a dataset file after checking it against the manifest's hash.
+
+    Raises:
+        DataError: the file is missing or its content differs from the manifest's ``sha256``.
+    """
+    import hashlib
+
+    path = Path(dataset_dir) / str(relpath)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: listed in {Path(dataset_dir) / MANIFEST} but not readable ({exc.strerror})") from None
+    if isinstance(sha256, str) and sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise DataError(f"{path}: its content differs from the sha256 in {Path(dataset_dir) / MANIFEST} "
+                        "(the file was changed or is corrupt)")
+    return path
 
 
 def pick_dataset(path: str | Path | None = None, root: str | Path | None = None) -> Path | None:
