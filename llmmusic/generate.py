@@ -4,7 +4,10 @@ Resumable and crash-safe: MIDI files are written atomically before their manifes
 manifest rows are appended with one ``write`` each; a song with a valid row is never
 asked again, and a repeated request is answered from the call cache, so an
 interrupted run (Ctrl-C, kill -9) continues where it stopped and ends with the same
-files as an uninterrupted one.
+files as an uninterrupted one. A run holds the folder's lock (:mod:`llmmusic.lock`), so a
+second writer is refused. A stopped run (:meth:`Generator.run` interrupted) abandons the
+requests in flight at once, records each as an ``interrupted`` error row, logs itself, and
+writes nothing after that.
 
 Used in: ``llmmusic generate``; notebooks/01_prompt_design.py.
 """
@@ -14,19 +17,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import atomic
-from .dataset import (CACHE, MANIFEST, PARAMS, RUNS, ManifestRow, midi_relpath, plan_relpath, read_manifest_rows,
-                      repair_torn_tail)
+from .dataset import (CACHE, MANIFEST, PARAMS, RUNS, ManifestRow, load_params, midi_relpath, plan_relpath,
+                      read_manifest_rows, repair_torn_tail)
+from .errors import UserError
 from .llm import LLMClient
+from .lock import FolderLock
 from .midi import midi_bytes
 from .variants import Variant, get_variant
 from .server import machine_description
@@ -78,20 +83,28 @@ class GenerateConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.decoding not in DECODINGS:
-            raise ValueError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+            raise UserError(f"decoding must be one of {DECODINGS}, got {self.decoding!r}")
+        for name in ("per_combination", "max_attempts", "limit", "pilot", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserError(f"{name} must be a positive integer, got {value!r}")
         variant = get_variant(self.variant)
         tax = get_taxonomy(self.taxonomy)
         for name, chosen, allowed in (("genre", self.genres, tax.genres), ("style", self.styles, tax.styles)):
             unknown = sorted(set(chosen or []) - set(allowed))
             if unknown:
-                raise ValueError(f"unknown {name}(s) {unknown} for taxonomy {tax.name!r}; expected some of {list(allowed)}")
+                raise UserError(f"unknown {name}(s) {unknown} for taxonomy {tax.name!r}; expected some of {list(allowed)}")
+            if chosen is not None and not chosen:
+                raise UserError(f"an empty list of {name}s selects nothing; give None for all")
         if self.max_tokens is None:
             self.max_tokens = variant.max_tokens
 
     @classmethod
     def from_dataset(cls, dataset_dir: str | Path, **overrides: Any) -> "GenerateConfig":
         """The configuration recorded in a dataset's ``dataset.json`` (plus ``overrides``)."""
-        recorded = json.loads((Path(dataset_dir) / PARAMS).read_text())
+        recorded = load_params(dataset_dir)
+        if not recorded:
+            raise UserError(f"{Path(dataset_dir) / PARAMS}: no such file (is {dataset_dir} a generated dataset?)")
         known = {k: recorded[k] for k in cls(out=dataset_dir).defining() if k in recorded}
         return cls(out=Path(dataset_dir), **{**known, **overrides})
 
@@ -176,6 +189,10 @@ class RunSummary:
     completion_tokens: int = 0
     seconds: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
+    retries: int = 0  # requests sent again after a transient error (rate limit, 5xx, timeout)
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+    failed_requests: int = 0  # requests given up (each one an error row)
+    interrupted_attempts: int = 0  # attempts in flight when the run was stopped (each one an error row)
 
     @property
     def pieces_per_hour(self) -> float:
@@ -197,8 +214,10 @@ class Generator:
         self.config = config
         self.client = client
         self.variant: Variant = get_variant(config.variant)
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.RLock()  # reentrant: a signal may interrupt the main thread holding it
+        self._stopped = False  # set under the lock when the run stops: nothing is written after it
+        self._in_flight: dict[int, tuple[Song, int]] = {}  # worker thread id -> (song, attempt)
+        self.held_lock = False  # whether run() got the folder's lock (a refused run wrote nothing)
         self.summary = RunSummary()
 
     @property
@@ -211,24 +230,42 @@ class Generator:
         current = {**self.config.defining(), "model": self.client.model_id, "endpoint": self.client.endpoint_kind,
                    "prompt_version": self.variant.version}
         if path.exists():
-            before = json.loads(path.read_text())
+            before = load_params(self.config.out)
             diff = {k: (before.get(k), v) for k, v in current.items() if before.get(k) != v}
             if diff:
-                raise ValueError(f"{path}: this dataset was made with other parameters "
-                                 f"(field: (recorded, requested)) {diff}; use another --out")
+                raise UserError(f"{path}: this dataset was made with other parameters "
+                                f"(field: (recorded, requested)) {diff}; use another --out")
         else:
             atomic.write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
     def _progress_state(self) -> dict[tuple[str, str, int], tuple[bool, int]]:
         """For each song seen in the manifest: (has a valid row, number of replies so far)."""
         state: dict[tuple[str, str, int], tuple[bool, int]] = {}
-        for row in read_manifest_rows(self.manifest_path):
-            key = (row["genre"], row["style"], int(row["index"]))
+        for number, row in enumerate(read_manifest_rows(self.manifest_path), 1):
+            try:
+                key, status = (row["genre"], row["style"], int(row["index"])), row["status"]
+            except (KeyError, TypeError, ValueError):
+                raise UserError(f"{self.manifest_path}: row {number} lacks genre, style, index or status") from None
             valid, replies = state.get(key, (False, 0))
-            state[key] = (valid or row["status"] == "valid", replies + (row["status"] != "error"))
+            state[key] = (valid or status == "valid", replies + (status != "error"))
         return state
 
-    def _record(self, row: ManifestRow) -> None:
+    def _record(self, row: ManifestRow, files: dict[str, bytes]) -> bool:
+        """Write an attempt's files, then its manifest row; nothing once the run has stopped.
+
+        Returns:
+            False when the run had stopped (the attempt is dropped: its song is asked again next run).
+        """
+        with self._lock:
+            if self._stopped:
+                return False
+            for rel, data in files.items():
+                atomic.write_bytes(self.config.out / rel, data)
+            self._append(row)
+            return True
+
+    def _append(self, row: ManifestRow) -> None:
+        """Append ``row`` to the manifest and count it (caller holds the lock)."""
         with self._lock:
             atomic.append_line(self.manifest_path, row.to_json())
             self.summary.attempts += 1
@@ -283,24 +320,30 @@ class Generator:
                                              cached=reply.cached, finish_reason=reply.finish_reason)
         return plan, fields, None
 
-    def _attempt(self, song: Song, attempt: int) -> ManifestRow:
-        """One LLM attempt at ``song``: (plan,) call, parse, write MIDI if valid; return its manifest row."""
+    def _base(self, song: Song, attempt: int) -> dict[str, Any]:
+        """The manifest fields every row of one attempt has."""
         cfg = self.config
-        base = dict(genre=song.genre, style=song.style, index=song.index, attempt=attempt, mood=song.mood,
+        return dict(genre=song.genre, style=song.style, index=song.index, attempt=attempt, mood=song.mood,
                     temperature=song.temperature, seed=song.attempt_seed(attempt), model=self.client.model_id,
                     endpoint=self.client.endpoint_kind, decoding=cfg.decoding, prompt_version=self.variant.version,
                     time=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def _attempt(self, song: Song, attempt: int) -> tuple[ManifestRow, dict[str, bytes]]:
+        """One LLM attempt at ``song``: (plan,) call, parse; its manifest row and the files a valid piece
+        writes (relative path -> bytes; written by :meth:`_record`)."""
+        cfg = self.config
+        base = self._base(song, attempt)
         plan, plan_fields = None, {}
         if self.variant.needs_plan:
             plan, plan_fields, failed = self._plan(song, attempt, base)
             if failed is not None:
-                return failed
+                return failed, {}
         try:
             messages, params = self.request(song, attempt, plan)
             reply = self.client.chat(messages, **params)
         except Exception as exc:  # recorded, never silently dropped; the song is retried next run
             log.warning("%s/%s #%d attempt %d: %s", song.genre, song.style, song.index, attempt, exc)
-            return ManifestRow(**base, **plan_fields, status="error", failure=f"call_error:{type(exc).__name__}")
+            return ManifestRow(**base, **plan_fields, status="error", failure=f"call_error:{type(exc).__name__}"), {}
         result = self.variant.parse(reply.text, plan)
         failure = result.failure
         if failure is None and reply.finish_reason == "length" and "truncated" in " ".join(result.repairs):
@@ -308,22 +351,32 @@ class Generator:
         common = dict(base, **plan_fields, repairs=result.repairs, cache_key=reply.cache_key, usage=reply.usage,
                       latency_s=round(reply.latency_s, 3), cached=reply.cached, finish_reason=reply.finish_reason)
         if failure is not None or result.piece is None:
-            return ManifestRow(**common, status="invalid", failure=failure or "no_piece")
+            return ManifestRow(**common, status="invalid", failure=failure or "no_piece"), {}
         piece = result.piece
         data = midi_bytes(piece, writer=cfg.writer)
         rel = midi_relpath(song.genre, song.style, song.index)
-        atomic.write_bytes(cfg.out / rel, data)
+        files = {rel: data}
         if plan is not None:
             common["plan_path"] = plan_relpath(rel)
-            atomic.write_text(cfg.out / common["plan_path"], json.dumps(plan, indent=2, sort_keys=True) + "\n")
+            files[common["plan_path"]] = (json.dumps(plan, indent=2, sort_keys=True) + "\n").encode("utf-8")
         return ManifestRow(**common, status="valid", path=rel, midi_sha256=hashlib.sha256(data).hexdigest(),
-                           n_notes={t: len(n) for t, n in piece.tracks().items()})
+                           n_notes={t: len(n) for t, n in piece.tracks().items()}), files
 
     def _song(self, song: Song, start_attempt: int) -> bool:
-        """Try ``song`` until a valid piece or ``max_attempts`` replies; True if valid."""
+        """Try ``song`` until a valid piece or ``max_attempts`` replies (or the run stops); True if valid."""
+        me = threading.get_ident()
         for attempt in range(start_attempt, self.config.max_attempts):
-            row = self._attempt(song, attempt)
-            self._record(row)
+            with self._lock:
+                if self._stopped:
+                    return False
+                self._in_flight[me] = (song, attempt)
+            try:
+                row, files = self._attempt(song, attempt)
+                if not self._record(row, files):
+                    return False
+            finally:
+                with self._lock:
+                    self._in_flight.pop(me, None)
             if row.status == "valid":
                 return True
             if row.status == "error":
@@ -344,9 +397,14 @@ class Generator:
 
     def _log_run(self, start: float, concurrency: int, interrupted: bool) -> None:
         """Append this run's summary to ``runs.jsonl`` (throughput figures for the dataset card)."""
+        stats, before = self.client.stats, self._stats0
         self.summary.seconds = time.monotonic() - start
-        self.summary.llm_calls = self.client.stats.calls - self._calls0
-        self.summary.cache_hits = self.client.stats.cache_hits - self._hits0
+        self.summary.llm_calls = stats.calls - before.calls
+        self.summary.cache_hits = stats.cache_hits - before.cache_hits
+        self.summary.retries = stats.retries - before.retries
+        self.summary.failed_requests = stats.failed - before.failed
+        self.summary.retry_reasons = {k: n - before.retry_reasons.get(k, 0) for k, n in stats.retry_reasons.items()
+                                      if n > before.retry_reasons.get(k, 0)}
         record = {**self.summary.as_dict(), "concurrency": concurrency, "interrupted": interrupted,
                   "llm": self.client.describe(), "config": {**self.config.defining(),
                   "per_combination": self.config.per_combination, "limit": self.config.limit,
@@ -355,17 +413,57 @@ class Generator:
                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         atomic.append_line(self.config.out / RUNS, json.dumps(record, sort_keys=True))
 
-    def drain(self) -> None:
-        """Wait for the worker threads of a stopped run (call after closing the client: the in-flight
-        attempts then end at once, each recorded as a call error)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def _stop(self, start: float, concurrency: int) -> None:
+        """Stop the run now: record each attempt in flight as interrupted, log the run, then write nothing."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            for song, attempt in self._in_flight.values():
+                self._append(ManifestRow(**self._base(song, attempt), status="error", failure="interrupted"))
+                self.summary.interrupted_attempts += 1
+            self._in_flight.clear()
+            self._log_run(start, concurrency, interrupted=True)
+
+    def _worker(self, todo: "queue.SimpleQueue[tuple[Song, int]]", done: "queue.SimpleQueue[Any]") -> None:
+        """Take songs off ``todo`` until it is empty or the run stops; put each outcome on ``done``."""
+        while not self._stopped:
+            try:
+                song, first = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put(self._song(song, first))
+            except BaseException as exc:  # handed to the main thread, which stops the run
+                done.put(exc)
+
+    def _start_workers(self, todo: list[tuple[Song, int]], concurrency: int) -> "queue.SimpleQueue[Any]":
+        """Daemon worker threads over ``todo``: a stopped run leaves them behind instead of waiting for
+        their requests (whatever they get back is dropped by :meth:`_record`)."""
+        pending: queue.SimpleQueue[tuple[Song, int]] = queue.SimpleQueue()
+        for item in todo:
+            pending.put(item)
+        done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for k in range(min(max(1, concurrency), max(1, len(todo)))):
+            threading.Thread(target=self._worker, args=(pending, done), name=f"generate-{k}", daemon=True).start()
+        return done
 
     def run(self, concurrency: int = 4, progress: bool = True) -> RunSummary:
-        """Generate every pending song with ``concurrency`` requests in flight."""
+        """Generate every pending song with ``concurrency`` requests in flight, holding the folder's lock.
+
+        Raises:
+            DatasetLocked: another process is writing to the folder.
+            KeyboardInterrupt: the run was stopped (logged as interrupted first; nothing written after).
+        """
+        with FolderLock(self.config.out, "llmmusic generate"):
+            self.held_lock = True
+            return self._run(concurrency, progress)
+
+    def _run(self, concurrency: int, progress: bool) -> RunSummary:
+        from copy import deepcopy
+
         from tqdm.auto import tqdm
 
-        self.config.out.mkdir(parents=True, exist_ok=True)
         self._check_params()
         repair_torn_tail(self.manifest_path)
         todo = self.pending()
@@ -373,34 +471,43 @@ class Generator:
             todo = todo[: self.config.limit]
         self.summary.songs_planned = len(todo)
         start = time.monotonic()
-        self._calls0, self._hits0 = self.client.stats.calls, self.client.stats.cache_hits
+        self._stats0 = deepcopy(self.client.stats)
         bar = tqdm(total=len(todo), unit="piece", disable=not progress, desc=f"generate {self.config.out.name}")
-        pool = self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
         try:
-            futures = {pool.submit(self._song, song, first): song for song, first in todo}
-            for future in as_completed(futures):
-                ok = future.result()
+            done = self._start_workers(todo, concurrency)
+            for _ in todo:
+                outcome = _next(done)
+                if isinstance(outcome, BaseException):
+                    raise outcome
                 with self._lock:
-                    if ok:
-                        self.summary.songs_valid += 1
+                    self.summary.songs_valid += bool(outcome)
                     self.summary.seconds = time.monotonic() - start
                 bar.update(1)
                 bar.set_postfix(valid=f"{self.summary.valid_attempts}/{self.summary.attempts}",
                                 tok_s=f"{self.summary.tokens_per_second:.1f}")
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            self._log_run(start, concurrency, interrupted=True)
+            self._stop(start, concurrency)
             raise
         finally:
             bar.close()
-        pool.shutdown(wait=True)
-        self._log_run(start, concurrency, interrupted=False)
+        with self._lock:
+            self._stopped = True
+            self._log_run(start, concurrency, interrupted=False)
         states = self._progress_state()
         self.summary.songs_given_up = sum(1 for valid, n in states.values()
                                           if not valid and n >= self.config.max_attempts)
         if self.client.cache is not None:
             self.client.cache.checkpoint()  # type: ignore[union-attr]
         return self.summary
+
+
+def _next(done: "queue.SimpleQueue[Any]") -> Any:
+    """The next outcome on ``done``, waking twice a second so a signal is handled at once."""
+    while True:
+        try:
+            return done.get(timeout=0.5)
+        except queue.Empty:
+            continue
 
 
 def default_cache_path(out: Path) -> Path:
