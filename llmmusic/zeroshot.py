@@ -228,7 +228,9 @@ class LabelTokens:
         self.memo = Path(memo) if memo else None
         self._data: dict[str, dict[str, dict[str, list[Any]]]] = {}
         if self.memo and self.memo.is_file():
-            self._data = json.loads(self.memo.read_text(encoding="utf-8"))
+            from .atomic import read_json
+
+            self._data = read_json(self.memo, "the label tokenisations {model: {label: ...}}")
         self._unavailable = False
 
     def _root(self) -> str:
@@ -525,6 +527,7 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
     Returns:
         Items with ``piece.meta`` holding genre and style; ``id`` is the MIDI path in the dataset.
     """
+    from .atomic import read_json
     from .dataset import load_manifest, load_pieces, valid_rows
     from .provenance import relative_to_root
 
@@ -533,7 +536,7 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
     order = balanced_order(list(zip(rows["genre"], rows["style"])), seed)
     pin = Path(pin) if pin else None
     ident = {"dataset": relative_to_root(root), "seed": seed}
-    pinned = json.loads(pin.read_text(encoding="utf-8")) if pin is not None and pin.is_file() else None
+    pinned = read_json(pin, "the pinned sample {dataset, seed, ids}") if pin is not None and pin.is_file() else None
     matches = pinned is not None and {k: pinned.get(k) for k in ident} == ident
     if matches:
         where = {p: i for i, p in enumerate(rows["path"])}
@@ -942,13 +945,14 @@ def throughput(results: pd.DataFrame) -> dict[str, float]:
                 completion_tokens=int(results["completion_tokens"].sum()) if len(results) else 0)
 
 
-def write_results(results: pd.DataFrame, path: str | Path) -> Path:
-    """Write result rows as JSON lines (atomically)."""
+def write_results(results: pd.DataFrame | Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write result rows (a frame, or row dicts as they are) as JSON lines, atomically."""
     from . import atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(r, default=_jsonable, sort_keys=True) + "\n" for r in results.to_dict(orient="records"))
+    records = results.to_dict(orient="records") if isinstance(results, pd.DataFrame) else list(results)
+    text = "".join(json.dumps(r, default=_jsonable, sort_keys=True) + "\n" for r in records)
     atomic.write_text(path, text)
     return path
 
@@ -963,9 +967,24 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+def read_result_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows written by :func:`write_results`, as dicts.
+
+    Raises:
+        FileNotFoundError: no results file at ``path``.
+        DataError: a line is not a JSON object.
+    """
+    from .dataset import read_manifest_rows
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no results file (`llmmusic zeroshot run` writes it)", str(path))
+    return read_manifest_rows(path)
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
-    """Read rows written by :func:`write_results`."""
-    return pd.DataFrame([json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line])
+    """The rows written by :func:`write_results`, as a frame (raises as :func:`read_result_rows`)."""
+    return pd.DataFrame(read_result_rows(path))
 
 
 # ---------------------------------------------------------------------------------------------- chapter helpers

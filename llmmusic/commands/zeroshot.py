@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from ._options import add_llm_options, client_from_args
+from ..errors import UserError
+from ._options import (add_llm_options, choice_list, client_from_args, existing_file, existing_folder,
+                       nonnegative_int, output_file, positive_int)
 
 SETS = ("llm-midi", "human-folder", "human-topmagd", "user")
 
@@ -23,67 +26,94 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("zeroshot", help="zero-shot genre/style classification of MIDI by an LLM")
     p.add_argument("action", choices=("run", "summary"),
                    help="run: classify and write results; summary: metrics of a results file")
-    p.add_argument("--sets", default="llm-midi,human-folder,human-topmagd",
-                   help=f"comma-separated evaluation sets among {', '.join(SETS)}")
-    p.add_argument("--modes", default="free,score", help=f"comma-separated modes among {', '.join(MODES)}")
-    p.add_argument("--dataset", type=Path, default=None, help="generated dataset folder (default: the committed one)")
-    p.add_argument("--n-llm-midi", type=int, default=26, help="LLM-MIDI pieces (genre/style-balanced)")
-    p.add_argument("--n-human", type=int, default=20, help="human files for the 5 folder genres")
-    p.add_argument("--n-topmagd", type=int, default=12, help="human files with TOP-MAGD labels")
-    p.add_argument("--n-json", type=int, default=None, help="run json mode on the first N pieces of each set only")
-    p.add_argument("--n-explain", type=int, default=None, help="run explain mode on the first N pieces only")
-    p.add_argument("--user-folder", type=Path, default=None, help="labelled MIDI folder (subfolders = labels)")
-    p.add_argument("--user-labels", type=Path, default=None, help="CSV path,label for --user-folder")
-    p.add_argument("--bars", type=int, default=4, help="bars read from each human file (4 = the paper's 7680 ticks)")
-    p.add_argument("--max-events", type=int, default=32, help="events per track shown to the LLM")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
-    p.add_argument("--pin", type=Path, default=DEFAULT_PIN,
+    p.add_argument("--sets", type=choice_list(SETS), default=["llm-midi", "human-folder", "human-topmagd"],
+                   help=f"comma-separated evaluation sets among {', '.join(SETS)} (default: all but user)")
+    p.add_argument("--modes", type=choice_list(MODES), default=["free", "score"],
+                   help=f"comma-separated modes among {', '.join(MODES)} (default: free,score)")
+    p.add_argument("--dataset", type=existing_folder, default=None,
+                   help="generated dataset folder (default: the committed one)")
+    p.add_argument("--n-llm-midi", type=nonnegative_int, default=26, help="LLM-MIDI pieces (genre/style-balanced)")
+    p.add_argument("--n-human", type=nonnegative_int, default=20, help="human files for the 5 folder genres")
+    p.add_argument("--n-topmagd", type=nonnegative_int, default=12, help="human files with TOP-MAGD labels")
+    p.add_argument("--n-json", type=nonnegative_int, default=None,
+                   help="run json mode on the first N pieces of each set only")
+    p.add_argument("--n-explain", type=nonnegative_int, default=None, help="run explain mode on the first N pieces only")
+    p.add_argument("--user-folder", type=existing_folder, default=None,
+                   help="labelled MIDI folder (subfolders = labels); needed by --sets user")
+    p.add_argument("--user-labels", type=existing_file, default=None, help="CSV path,label for --user-folder")
+    p.add_argument("--bars", type=positive_int, default=4,
+                   help="bars read from each human file (4 = the paper's 7680 ticks)")
+    p.add_argument("--max-events", type=positive_int, default=32, help="events per track shown to the LLM")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="sampling seed")
+    p.add_argument("--pin", type=output_file, default=DEFAULT_PIN,
                    help="JSON file pinning the LLM-MIDI sample (written on first use; a growing dataset keeps it)")
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="SQLite call cache")
-    p.add_argument("--out", type=Path, default=DEFAULT_DIR / "results.jsonl", help="results (JSON lines)")
+    p.add_argument("--cache", type=output_file, default=DEFAULT_CACHE, help="SQLite call cache")
+    p.add_argument("--out", type=output_file, default=DEFAULT_DIR / "results.jsonl",
+                   help="results (JSON lines; rewritten once, when the run ends: rows of the sets not run are kept)")
     add_llm_options(p)
     p.set_defaults(func=run)
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from .. import zeroshot as Z
+
+    results = Z.read_results(args.out)
+    print(Z.summarize(results, list(Z.standard_tasks().values()) + _user_tasks(results)).to_string(index=False))
+    print(json.dumps(Z.throughput(results), indent=2))
+    return 0
+
+
+def _print_row(row: dict) -> None:
+    print(f"  {row['task']:<14} {row['mode']:<8} {str(row['truth'])[:24]:<24} -> {row['raw']:<12} "
+          f"{'ok' if row['correct'] else '--'} ({row['fresh_calls']} new calls, {row['latency_s']:.1f} s)", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    """Check every input, ask the questions, then replace the rows of the sets that ran in one atomic write."""
     from .. import zeroshot as Z
 
     if args.action == "summary":
-        results = Z.read_results(args.out)
-        print(Z.summarize(results, list(Z.standard_tasks().values()) + _user_tasks(results)).to_string(index=False))
-        print(json.dumps(Z.throughput(results), indent=2))
-        return 0
-    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        return _summary(args)
+    if "user" in args.sets and args.user_folder is None:
+        raise UserError("--sets user needs --user-folder (a folder of labelled MIDI files)")
+    if args.user_labels is not None and args.user_folder is None:
+        raise UserError("--user-labels needs --user-folder")
+    kept = Z.read_result_rows(args.out) if args.out.exists() else []  # a corrupt file stops us here
+    sets = Z.build_sets(args.sets, dataset_dir=args.dataset, n_llm_midi=args.n_llm_midi, n_human=args.n_human,
+                        n_topmagd=args.n_topmagd, seed=args.seed, bars=args.bars, user_folder=args.user_folder,
+                        user_labels_csv=args.user_labels, pin=args.pin)
     limits = {k: v for k, v in (("json", args.n_json), ("explain", args.n_explain)) if v is not None}
     client = client_from_args(args, args.cache)
     tokens = Z.LabelTokens(client, Path(args.cache).with_suffix(".tokens.json"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep the rows of the sets not run now; rows of re-run sets are rewritten
-        kept = Z.read_results(args.out)
-        kept = kept[~kept["source"].isin(sets)] if len(kept) else kept
-        Z.write_results(kept, args.out)
+    rows: list[dict] = []
+
+    def collect(row: dict) -> None:
+        _print_row(row)
+        rows.append(row)
+
     start = time.monotonic()
-    for es in Z.build_sets(sets, dataset_dir=args.dataset, n_llm_midi=args.n_llm_midi, n_human=args.n_human,
-                           n_topmagd=args.n_topmagd, seed=args.seed, bars=args.bars, user_folder=args.user_folder,
-                           user_labels_csv=args.user_labels, pin=args.pin):
-        if es.note:
-            print(f"[{es.name}] {es.note}")
-        for err in es.errors:
-            print(f"[{es.name}] skipped {err['path']}: {err['reason']}")
-        if not es.items:
-            continue
-        print(f"[{es.name}] {len(es.items)} pieces, tasks {[t.name for t in es.tasks]}, modes {modes}", flush=True)
-
-        def log_row(row: dict) -> None:
-            print(f"  {row['task']:<14} {row['mode']:<8} {str(row['truth'])[:24]:<24} -> {row['raw']:<12} "
-                  f"{'ok' if row['correct'] else '--'} ({row['fresh_calls']} new calls, {row['latency_s']:.1f} s)",
+    try:
+        for es in sets:
+            if es.note:
+                print(f"[{es.name}] {es.note}")
+            for err in es.errors:
+                print(f"[{es.name}] skipped {err['path']}: {err['reason']}")
+            if not es.items:
+                continue
+            print(f"[{es.name}] {len(es.items)} pieces, tasks {[t.name for t in es.tasks]}, modes {args.modes}",
                   flush=True)
-            with open(args.out, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row, default=Z._jsonable, sort_keys=True) + "\n")
-
-        Z.run_items(client, es.items, es.tasks, modes, max_events=args.max_events, tokens=tokens,
-                    mode_limits=limits, on_row=log_row)
+            Z.run_items(client, es.items, es.tasks, args.modes, max_events=args.max_events, tokens=tokens,
+                        mode_limits=limits, on_row=collect)
+    except KeyboardInterrupt:
+        print(f"stopped: {args.out} is unchanged; rerun to continue (answered calls come from {args.cache})",
+              file=sys.stderr)
+        raise
+    finally:
+        client.close()
+    ran = {es.name for es in sets if es.items}
+    kept = [row for row in kept if row.get("source") not in ran]
+    Z.write_results(kept + rows, args.out)
+    print(f"{args.out}: {len(rows)} new rows for {sorted(ran) or 'no set'}, {len(kept)} kept")
     if client.cache is not None:
         client.cache.checkpoint()  # type: ignore[union-attr]
     stats = client.stats.as_dict()
