@@ -18,7 +18,6 @@ Used in: notebooks/04_cnn_classification.py, ``llmmusic cnn``.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -85,7 +84,9 @@ def llm_rollset(dataset_dir: str | Path, bars: int = pianoroll.DEFAULT_BARS, lim
     """Rolls and features of the valid pieces of a generated dataset (cached).
 
     The cache key is the sha256 of the dataset's ``manifest.jsonl`` (which names every MIDI file
-    with its hash), ``bars`` and ``limit``: a dataset that grew gets a new cache file.
+    with its hash), ``bars`` and ``limit``: a dataset that grew gets a new cache file. Every piece's
+    file is checked against its hash in the manifest first, so a changed or corrupt file is named
+    even when the cache is warm.
 
     Args:
         dataset_dir: the dataset folder (``data/llm-midi/<name>``).
@@ -96,13 +97,16 @@ def llm_rollset(dataset_dir: str | Path, bars: int = pianoroll.DEFAULT_BARS, lim
     Returns:
         RollSet whose table has genre, style, mood, index, temperature, path.
     """
-    from .dataset import MANIFEST, load_pieces
+    from .dataset import MANIFEST, load_manifest, load_pieces, valid_rows, verified_file
     from .provenance import sha256_file
 
     dataset_dir = Path(dataset_dir)
     manifest = dataset_dir / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no manifest (expected a generated dataset folder)")
+    rows = valid_rows(load_manifest(dataset_dir))
+    for row in (rows.head(limit) if limit is not None else rows).itertuples(index=False):
+        verified_file(dataset_dir, row.path, getattr(row, "midi_sha256", None))
     key = pianoroll.cache_key("llm", manifest=sha256_file(manifest), bars=bars, limit=limit, features=FEATURE_VERSION)
 
     def build() -> dict[str, np.ndarray]:
@@ -145,8 +149,7 @@ def human_rollset(files: pd.DataFrame, bars: int = pianoroll.DEFAULT_BARS, n_win
 
     if "path" not in files.columns:
         raise ValueError(f"files: expected a 'path' column, got {list(files.columns)}")
-    ident = files["md5"].tolist() if "md5" in files.columns else [str(p) for p in files["path"]]
-    key = pianoroll.cache_key("human", files=ident, bars=bars, n_windows=n_windows, hop_bars=hop_bars,
+    key = pianoroll.cache_key("human", files=pianoroll.content_ids(files["path"]), bars=bars, n_windows=n_windows, hop_bars=hop_bars,
                               features=FEATURE_VERSION)
 
     def build() -> dict[str, np.ndarray]:
@@ -567,34 +570,37 @@ def encode(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
 
 # ============================================================================================ save / load
 def save_model(result: TrainResult, path: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
-    """Save weights, heads, config and history to ``path`` (a ``.pt`` file, written atomically)."""
-    from . import atomic
+    """Save weights, heads, config and history to ``path`` (a ``.pt`` file, written atomically; the
+    facts other than weights are JSON, see :mod:`llmmusic.checkpoint`)."""
+    from . import checkpoint
 
-    payload = {"state_dict": result.model.state_dict(), "heads": result.heads, "config": asdict(result.config),
-               "history": result.history.to_dict(orient="list"), "best_epoch": result.best_epoch,
-               "torch": torch.__version__, "extra": dict(extra or {})}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    path = Path(path)
-    atomic.write_bytes(path, buffer.getvalue())
-    return path
+    meta = {"heads": result.heads, "config": asdict(result.config), "history": result.history.to_dict(orient="list"),
+            "best_epoch": result.best_epoch, "torch": torch.__version__, "extra": dict(extra or {})}
+    return checkpoint.save(path, result.model.state_dict(), meta)
 
 
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model saved by :func:`save_model`.
+    """Load a model saved by :func:`save_model` (never unpickles Python objects).
 
     Returns:
         ``(model in eval mode on CPU, info)`` where info has heads, config, history, best_epoch, extra.
+    Raises:
+        DataError: the file is not such a checkpoint.
     """
-    payload = torch.load(Path(path), map_location="cpu", weights_only=False)
-    cfg = payload["config"]
-    state = payload["state_dict"]
-    in_channels = state["features.0.weight"].shape[1]
-    model = build_model({k: len(v) for k, v in payload["heads"].items()}, cfg["channels"], cfg["dropout"],
-                        in_channels=in_channels, pitches=int(payload.get("extra", {}).get("pitches", pianoroll.N_PITCHES)))
-    model.load_state_dict(state)
+    from . import checkpoint
+    from .errors import DataError
+
+    state, info = checkpoint.load(path)
+    try:
+        cfg = info["config"]
+        in_channels = state["features.0.weight"].shape[1]
+        model = build_model({k: len(v) for k, v in info["heads"].items()}, cfg["channels"], cfg["dropout"],
+                            in_channels=in_channels, pitches=int(info.get("extra", {}).get("pitches", pianoroll.N_PITCHES)))
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise DataError(f"{path}: not a CNN checkpoint of llmmusic ({type(exc).__name__}: {str(exc)[:200]})") from None
     model.eval()
-    return model, payload
+    return model, info
 
 
 # ============================================================================================ evaluation

@@ -394,31 +394,33 @@ def sample_continuation(model: MelodyTransformer, tokenizer: MelodyTokenizer, pr
 
 # --------------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: str | Path, model: MelodyTransformer, info: dict[str, Any]) -> Path:
-    """Write the model weights, its config and ``info`` (data, training, tokenizer facts) to ``path``."""
-    from . import atomic
+    """Write the model weights, its config and ``info`` (data, training, tokenizer facts; stored as JSON,
+    see :mod:`llmmusic.checkpoint`) to ``path``."""
+    from . import checkpoint
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import io
-
-    buffer = io.BytesIO()
-    torch.save({"model_config": asdict(model.config), "state_dict": model.state_dict(), "info": info}, buffer)
-    atomic.write_bytes(path, buffer.getvalue())
-    return path
+    return checkpoint.save(path, model.state_dict(), {"model_config": asdict(model.config), "info": info})
 
 
 def load_checkpoint(path: str | Path,
                     device: str = "auto") -> tuple[MelodyTransformer, MelodyTokenizer, dict[str, Any]]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by :func:`save_checkpoint` (never unpickles Python objects).
 
     Returns:
         ``(model on device, tokenizer, info)``.
+    Raises:
+        DataError: the file is not such a checkpoint.
     """
-    blob = torch.load(Path(path), map_location="cpu", weights_only=False)
-    info = blob["info"]
-    tokenizer = MelodyTokenizer(tuple(info.get("tokenizer", {}).get("pitch_range", (21, 109))))
-    model = MelodyTransformer(ModelConfig(**blob["model_config"]), tokenizer.pad_id, tokenizer.bos_id)
-    model.load_state_dict(blob["state_dict"])
+    from . import checkpoint
+    from .errors import DataError
+
+    state, meta = checkpoint.load(path)
+    try:
+        info = meta["info"]
+        tokenizer = MelodyTokenizer(tuple(info.get("tokenizer", {}).get("pitch_range", (21, 109))))
+        model = MelodyTransformer(ModelConfig(**meta["model_config"]), tokenizer.pad_id, tokenizer.bos_id)
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise DataError(f"{path}: not a melody checkpoint of llmmusic ({type(exc).__name__}: {str(exc)[:200]})") from None
     return model.to(resolve_device(device)), tokenizer, info
 
 

@@ -199,22 +199,27 @@ def midi_to_piece(path_or_pm: str | os.PathLike | pretty_midi.PrettyMIDI) -> Pie
     Returns:
         The piece; ``meta["path"]`` holds the path when one was given.
     Raises:
-        ValueError: no instrument is named after a track (use :func:`read_midi` for other files).
+        MidiReadError: the file is unreadable, or no instrument is named after a track (use
+            :func:`read_midi` for other files).
     """
-    pm, path = _as_pretty_midi(path_or_pm)
+    path = None if isinstance(path_or_pm, pretty_midi.PrettyMIDI) else str(path_or_pm)
     tracks: dict[str, list[Note]] = {name: [] for name in TRACKS}
     found = False
-    for inst in pm.instruments:
-        name = inst.name.strip().lower()
-        if name in tracks:
-            tracks[name].extend(_tick_notes(pm, inst))
-            found = True
+    try:
+        pm, path = _as_pretty_midi(path_or_pm)
+        for inst in pm.instruments:
+            name = inst.name.strip().lower()
+            if name in tracks:
+                tracks[name].extend(_tick_notes(pm, inst))
+                found = True
+        meta: dict[str, Any] = {"path": path} if path else {}
+        meta.update(_tempo_and_key(pm))
+    except Exception as exc:  # pretty_midi/mido raise many kinds on broken files
+        raise MidiReadError(path, f"unreadable: {type(exc).__name__}: {exc}") from exc
     if not found and pm.instruments:
         names = sorted({inst.name for inst in pm.instruments})
-        raise ValueError(f"{path or 'MIDI data'}: no instrument named one of {TRACKS} (found {names}); "
-                         "use llmmusic.midi.read_midi for other MIDI files")
-    meta: dict[str, Any] = {"path": path} if path else {}
-    meta.update(_tempo_and_key(pm))
+        raise MidiReadError(path, f"no instrument named one of {TRACKS} (found {names}); "
+                                  "use llmmusic.midi.read_midi for other MIDI files")
     return Piece(**tracks, meta=meta).sorted()
 
 
@@ -245,12 +250,13 @@ EFFECT_PROGRAMS = range(112, 128)
 _MELODY_NAMES = ("melody", "melodie", "vocal", "voice", "vox", "lead", "tune", "solo", "sing")
 
 
-class MidiReadError(Exception):
-    """A MIDI file that :func:`read_midi` cannot turn into a piece.
+class MidiReadError(ValueError):
+    """A MIDI file that :func:`read_midi` or :func:`midi_to_piece` cannot turn into a piece.
 
     Attributes:
         path: the file (``"<PrettyMIDI>"`` for an in-memory object).
-        reason: ``"unreadable: <error>"``, ``"no notes"`` or ``"no notes in window"``.
+        reason: ``"unreadable: <error>"``, ``"no notes"``, ``"no notes in window"`` or (``midi_to_piece``)
+            ``"no instrument named ..."``.
     """
 
     def __init__(self, path: str | os.PathLike | None, reason: str) -> None:

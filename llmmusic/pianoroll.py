@@ -12,7 +12,9 @@ LLM-MIDI and human MIDI share this representation: both are read into a
 :class:`~llmmusic.piece.Piece` first (``llmmusic.dataset.load_pieces`` and
 ``llmmusic.midi.read_midi``). :func:`human_windows` cuts several bar windows from one file.
 :func:`cached_arrays` keeps arrays built from a dataset as ``.npz`` files keyed by a hash of
-their inputs (e.g. the dataset's manifest), so later runs load them in a second.
+their inputs' content (:func:`content_ids` of the files, or a manifest whose file hashes were
+checked), so later runs load them in a second and a changed or corrupt input is never hidden by a
+warm cache; an unreadable cache file is rebuilt.
 
 Used in: notebooks/04_cnn_classification.py (also usable by any chapter that needs rolls).
 """
@@ -198,6 +200,18 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Pa
     return path
 
 
+def content_ids(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The sha256 of each file's bytes (``missing:<path>`` for a file that cannot be read): cache keys that
+    change whenever a file does."""
+    ids = []
+    for path in paths:
+        try:
+            ids.append(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        except OSError:
+            ids.append(f"missing:{path}")
+    return ids
+
+
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read an ``.npz`` written by :func:`save_arrays` (no pickled objects)."""
     with np.load(path, allow_pickle=False) as data:
@@ -214,10 +228,15 @@ def cached_arrays(name: str, build: Callable[[], Mapping[str, np.ndarray]],
         folder: cache folder (default :func:`cache_dir`).
         refresh: rebuild even if cached.
     """
+    import zipfile
+
     path = Path(folder) if folder is not None else cache_dir()
     path = path / name
     if path.exists() and not refresh:
-        return load_arrays(path)
+        try:
+            return load_arrays(path)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            pass  # a torn or foreign cache file: build it again
     arrays = dict(build())
     save_arrays(path, arrays)
     return arrays

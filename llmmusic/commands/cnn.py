@@ -16,38 +16,41 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ._options import (existing_file, existing_folder, fraction, nonnegative_float, nonnegative_int, output_file,
+                       positive_float, positive_int)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cnn", help="train / evaluate the genre and style CNN on piano rolls",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("action", choices=("train", "eval"))
-    p.add_argument("--model", type=Path, help="checkpoint (default: <llmmusic home>/models/cnn-<dataset>.pt)")
-    p.add_argument("--dataset", help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1; eval: the "
+    p.add_argument("--model", type=output_file, help="checkpoint (default: <llmmusic home>/models/cnn-<dataset>.pt)")
+    p.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1; eval: the "
                                      "checkpoint's)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for 95%% intervals (default 1000)")
-    p.add_argument("--out", type=Path, help="also write the results as JSON here")
+    p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for 95%% intervals (default 1000)")
+    p.add_argument("--out", type=output_file, help="also write the results as JSON here")
     tr = p.add_argument_group("training (train)")
-    tr.add_argument("--bars", type=int, default=8, help="roll length in bars (default 8)")
-    tr.add_argument("--limit", type=int, help="at most this many LLM pieces")
+    tr.add_argument("--bars", type=positive_int, default=8, help="roll length in bars (default 8)")
+    tr.add_argument("--limit", type=positive_int, help="at most this many LLM pieces")
     tr.add_argument("--mode", choices=("velocity", "binary", "pick"), default="pick",
                     help="roll input; pick: train both, keep the lower validation loss (default)")
-    tr.add_argument("--epochs", type=int, default=20)
-    tr.add_argument("--patience", type=int, default=4)
-    tr.add_argument("--batch-size", type=int, default=32)
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--weight-decay", type=float, default=1e-4)
-    tr.add_argument("--channels", type=int, default=16)
-    tr.add_argument("--dropout", type=float, default=0.3)
-    tr.add_argument("--transpose", type=int, default=0, help="random transposition augmentation (semitones)")
-    tr.add_argument("--seed", type=int, default=0, help="seeds the split, weights and batch order")
+    tr.add_argument("--epochs", type=positive_int, default=20)
+    tr.add_argument("--patience", type=positive_int, default=4)
+    tr.add_argument("--batch-size", type=positive_int, default=32)
+    tr.add_argument("--lr", type=positive_float, default=1e-3)
+    tr.add_argument("--weight-decay", type=nonnegative_float, default=1e-4)
+    tr.add_argument("--channels", type=positive_int, default=16)
+    tr.add_argument("--dropout", type=fraction, default=0.3)
+    tr.add_argument("--transpose", type=nonnegative_int, default=0, help="random transposition augmentation (semitones)")
+    tr.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the split, weights and batch order")
     tr.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
-    tr.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's default)")
+    tr.add_argument("--threads", type=nonnegative_int, default=1, help="torch CPU threads (default 1; 0: torch's default)")
     ev = p.add_argument_group("evaluation (eval)")
     ev.add_argument("--human", action="store_true", help="also evaluate on the shared human MIDI folder genres")
-    ev.add_argument("--n-human", type=int, help="human files (balanced over the 5 genres; default all)")
-    ev.add_argument("--lakh-dir", type=Path, help="a Lakh MIDI folder (lmd_full / lmd_matched) to label by md5")
-    ev.add_argument("--lakh-labels", type=Path, help="midi_genre_map.json (default: the shared copy)")
-    ev.add_argument("--windows", type=int, default=2, help="8-bar windows per human / Lakh file (default 2)")
+    ev.add_argument("--n-human", type=positive_int, help="human files (balanced over the 5 genres; default all)")
+    ev.add_argument("--lakh-dir", type=existing_folder, help="a Lakh MIDI folder (lmd_full / lmd_matched) to label by md5")
+    ev.add_argument("--lakh-labels", type=existing_file, help="midi_genre_map.json (default: the shared copy)")
+    ev.add_argument("--windows", type=positive_int, default=2, help="8-bar windows per human / Lakh file (default 2)")
     p.set_defaults(func=run)
 
 
