@@ -47,16 +47,38 @@ def test_pieces_match_their_manifest_counts(dataset):
         assert {t: len(n) for t, n in piece.tracks().items()} == row.n_notes
 
 
+def index_order_gaps(manifest) -> list[str]:
+    """What breaks index-major filling: a song index skipped, or a combination attempted at some index but
+    missing at a lower one (every index below the highest one started covers the dataset's whole slice)."""
+    songs = manifest.drop_duplicates(["genre", "style", "index"])
+    combos = {int(i): set(zip(g["genre"], g["style"])) for i, g in songs.groupby("index")}
+    whole = set().union(*combos.values()) if combos else set()
+    problems = [f"song index {i} never started" for i in range(max(combos, default=-1)) if i not in combos]
+    for i in sorted(combos)[:-1]:
+        problems += [f"{g}/{s} has no song {i} but a later one" for g, s in sorted(whole - combos[i])]
+    return problems
+
+
 def test_grid_is_filled_evenly_in_index_order(dataset):
     params = json.loads((dataset / "dataset.json").read_text())
     tax = get_taxonomy(params["taxonomy"])
     manifest = load_manifest(dataset)
-    songs = manifest.drop_duplicates(["genre", "style", "index"])
-    assert set(zip(songs["genre"], songs["style"])) <= set(tax.combinations())
-    per_index = songs.groupby("index").size()
-    # index-major order: every song index below the highest one started was attempted on the whole slice
-    for index in per_index.index[:-1]:
-        assert per_index[index] == songs[songs["index"] == index][["genre", "style"]].drop_duplicates().shape[0]
+    assert set(zip(manifest["genre"], manifest["style"])) <= set(tax.combinations())
+    assert index_order_gaps(manifest) == []
+
+
+def test_index_order_check_finds_a_gap():
+    """The check above fails on a manifest where one combination skipped song 0 or an index was skipped."""
+    import pandas as pd
+
+    def rows(*songs):
+        return pd.DataFrame([{"genre": g, "style": s, "index": i} for g, s, i in songs])
+
+    full = [("Jazz", "Swing", 0), ("Rock", "Swing", 0), ("Jazz", "Swing", 1)]
+    assert index_order_gaps(rows(*full)) == []
+    assert index_order_gaps(rows(*full, ("Rock", "Swing", 1), ("Jazz", "Swing", 2))) == []
+    assert index_order_gaps(rows(("Jazz", "Swing", 0), ("Rock", "Swing", 1))) == ["Rock/Swing has no song 0 but a later one"]
+    assert index_order_gaps(rows(("Jazz", "Swing", 0), ("Jazz", "Swing", 2))) == ["song index 1 never started"]
 
 
 def test_every_reply_is_in_the_committed_cache(dataset):
