@@ -34,6 +34,7 @@ from torch import nn
 
 from . import pianoroll
 from .baselines import FEATURE_VERSION, feature_matrix
+from .errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLITS = ("train", "val", "test")
@@ -182,14 +183,18 @@ def split_by_combination(genres: Sequence[str], styles: Sequence[str],
     slots holding the three splits in proportion to ``fractions`` (70/15/15: 14 train, 3 val,
     3 test), starting at a random slot per combination. A combination of 20 pieces is therefore
     split exactly, larger ones nearly so, and small ones (early in a growing dataset) still put
-    pieces into every split overall.
+    pieces into every split overall: when the deal leaves a split empty (a dataset of a few pieces),
+    one piece moves to it from the largest split (:func:`_fill_empty_splits`).
 
     Args:
         genres, styles: labels per piece.
         fractions: train, val, test shares (sum 1; multiples of 0.05).
         seed: random seed.
     Returns:
-        array of ``"train"`` / ``"val"`` / ``"test"`` per piece.
+        array of ``"train"`` / ``"val"`` / ``"test"`` per piece; every split with a non-zero fraction
+        holds a piece.
+    Raises:
+        UserError: fewer pieces than splits with a non-zero fraction.
     """
     if len(genres) != len(styles):
         raise ValueError(f"genres has {len(genres)} items but styles has {len(styles)}")
@@ -204,13 +209,36 @@ def split_by_combination(genres: Sequence[str], styles: Sequence[str],
     combos: dict[tuple[str, str], list[int]] = {}
     for i, combo in enumerate(zip(genres, styles)):
         combos.setdefault(combo, []).append(i)
+    wanted = [s for s, c in zip(SPLITS, counts) if c]
+    if len(genres) < len(wanted):
+        raise UserError(f"{len(genres)} pieces are too few to split into {', '.join(wanted)}: each split needs "
+                        f"one piece at least (give a larger dataset or --limit)")
     for combo in sorted(combos):
         members = np.array(combos[combo])
         rng.shuffle(members)
         offset = int(rng.integers(0, 20))
         for j, i in enumerate(members):
             out[i] = cycle[(offset + j) % 20]
+    _fill_empty_splits(out, wanted, combos, rng)
     return out.astype(str)
+
+
+def _fill_empty_splits(out: np.ndarray, wanted: Sequence[str], combos: Mapping[tuple[str, str], list[int]],
+                       rng: np.random.Generator) -> None:
+    """Give every split in ``wanted`` a piece (a small dataset's deal can leave one empty), in place.
+
+    Each empty split takes a random piece from the largest split, chosen among the combinations with
+    the most pieces in that split, so stratification suffers least. A deal with no empty split is
+    left exactly as it was.
+    """
+    for split in wanted:
+        if (out == split).any():
+            continue
+        donor = max(wanted, key=lambda s: int((out == s).sum()))
+        per_combo = {c: [i for i in members if out[i] == donor] for c, members in sorted(combos.items())}
+        most = max(len(v) for v in per_combo.values())
+        pool = sorted(i for v in per_combo.values() if len(v) == most for i in v)
+        out[pool[int(rng.integers(0, len(pool)))]] = split
 
 
 def file_folds(labels: Sequence[str], k: int = 5, seed: int = 0) -> np.ndarray:
