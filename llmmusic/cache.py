@@ -69,6 +69,8 @@ class CallCache:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._memory_conn: sqlite3.Connection | None = None
+        self._opened: list[sqlite3.Connection] = []  # every thread's connection, for close()
+        self._opened_lock = threading.Lock()
         try:
             with self._conn() as conn:
                 conn.execute(SCHEMA)
@@ -85,11 +87,23 @@ class CallCache:
             return self._memory_conn
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60)
+            # each connection is used by its own thread only; close() may close it from another one
+            conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+            self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
         return conn
+
+    def close(self) -> None:
+        """Close every connection (the last one folds the write-ahead log into the file and removes it);
+        a later call opens a new one."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
+        self._local = threading.local()
 
     def get(self, key: str) -> CachedCall | None:
         """The stored call for ``key``, or ``None``."""

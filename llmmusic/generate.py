@@ -217,7 +217,7 @@ class Generator:
         self._lock = threading.RLock()  # reentrant: a signal may interrupt the main thread holding it
         self._stopped = False  # set under the lock when the run stops: nothing is written after it
         self._in_flight: dict[int, tuple[Song, int]] = {}  # worker thread id -> (song, attempt)
-        self.held_lock = False  # whether run() got the folder's lock (a refused run wrote nothing)
+        self.started = False  # whether run() got past its checks (lock, parameters, manifest) and began
         self.summary = RunSummary()
 
     @property
@@ -456,7 +456,6 @@ class Generator:
             KeyboardInterrupt: the run was stopped (logged as interrupted first; nothing written after).
         """
         with FolderLock(self.config.out, "llmmusic generate"):
-            self.held_lock = True
             return self._run(concurrency, progress)
 
     def _run(self, concurrency: int, progress: bool) -> RunSummary:
@@ -467,6 +466,7 @@ class Generator:
         self._check_params()
         repair_torn_tail(self.manifest_path)
         todo = self.pending()
+        self.started = True
         if self.config.limit is not None:
             todo = todo[: self.config.limit]
         self.summary.songs_planned = len(todo)

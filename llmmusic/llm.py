@@ -73,6 +73,10 @@ class CacheMiss(LookupError):
     """Raised in ``cache_only`` mode when a request is not in the cache."""
 
 
+class MalformedReply(RuntimeError):
+    """The endpoint answered, but not with a chat completion (a body that is not JSON, or no choice)."""
+
+
 @dataclass
 class Reply:
     """An LLM reply (fresh or from the cache)."""
@@ -249,10 +253,16 @@ class LLMClient:
                 if isinstance(exc, openai.APIConnectionError):
                     self._forget_dead_server(client)
                 self._wait_before_retry(exc, attempt)
+            except ValueError as exc:  # the body is not JSON
+                self._count_failure()
+                raise MalformedReply(f"the endpoint's reply is not JSON ({exc})") from exc
             except Exception:
                 self._count_failure()
                 raise
         latency = time.monotonic() - start
+        if not getattr(resp, "choices", None) or getattr(resp.choices[0], "message", None) is None:
+            self._count_failure()
+            raise MalformedReply(f"the endpoint's reply is not a chat completion: {str(resp)[:120]!r}")
         choice = resp.choices[0]
         usage = {"prompt_tokens": getattr(resp.usage, "prompt_tokens", 0) or 0,
                  "completion_tokens": getattr(resp.usage, "completion_tokens", 0) or 0} if resp.usage else {}
@@ -294,9 +304,12 @@ class LLMClient:
             self._client, self.server_info = None, None
 
     def close(self) -> None:
-        """Stop the embedded server if this client started it; later calls fail instead of starting one."""
+        """Close the cache and stop the embedded server if this client started it; later calls fail instead
+        of starting one."""
         with self._lock:
             self._closed = True
         self._closing.set()
+        if isinstance(self.cache, CallCache):
+            self.cache.close()
         if self._server is not None:
             self._server.stop()

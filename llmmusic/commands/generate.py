@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         client.close()
-        if generator.held_lock and (args.out / MANIFEST).exists():  # the card follows every run, even a stopped one
+        if generator.started and (args.out / MANIFEST).exists():  # the card follows every run, even a stopped one
             print(f"dataset card: {write_card(args.out)}", file=sys.stderr)
     print(json.dumps(summary.as_dict(), indent=2))
     if summary.songs_planned and not summary.songs_valid:

@@ -114,8 +114,6 @@ def run(args: argparse.Namespace) -> int:
     kept = [row for row in kept if row.get("source") not in ran]
     Z.write_results(kept + rows, args.out)
     print(f"{args.out}: {len(rows)} new rows for {sorted(ran) or 'no set'}, {len(kept)} kept")
-    if client.cache is not None:
-        client.cache.checkpoint()  # type: ignore[union-attr]
     stats = client.stats.as_dict()
     stats["wall_s"] = time.monotonic() - start
     print(json.dumps(stats, indent=2))
