@@ -20,6 +20,7 @@ import pkgutil
 import signal
 import sqlite3
 import sys
+import threading
 from typing import Iterator
 
 from . import __version__, commands
@@ -69,6 +70,9 @@ def stop_on_signals() -> Iterator[None]:
         received.append(signum)
         raise Interrupted(signum)
 
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

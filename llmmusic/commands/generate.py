@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..card import write_card
 from ..dataset import MANIFEST
 from ..generate import DECODINGS, GenerateConfig, Generator, default_cache_path
 from ..variants import VARIANTS
 from ..taxonomy import TAXONOMIES
-from ._options import (add_llm_options, client_from_args, folder, name_list, nonnegative_int, positive_float,
-                       positive_int, probability)
+from ._options import (add_llm_options, client_from_args, folder, name_list, nonnegative_int, output_file,
+                       positive_float, positive_int, probability)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--writer", choices=("exact", "official"), default="exact", help="MIDI writer")
     p.add_argument("--concurrency", type=positive_int,
                    help="requests in flight (default: the embedded server's slots, 4; 8 for --base-url)")
-    p.add_argument("--cache", type=Path, help="call cache (default: <out>/cache.sqlite)")
+    p.add_argument("--cache", type=output_file, help="call cache (default: <out>/cache.sqlite)")
     p.add_argument("--no-progress", action="store_true")
     add_llm_options(p)
     p.set_defaults(func=run)
