@@ -10,6 +10,7 @@ from ..card import write_card
 from ..dataset import MANIFEST
 from ..generate import DECODINGS, GenerateConfig, Generator, default_cache_path
 from ..variants import VARIANTS
+from . import batch
 from ..taxonomy import TAXONOMIES
 from ._options import (add_llm_options, client_from_args, folder, name_list, nonnegative_int, output_file,
                        positive_float, positive_int, probability)
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=output_file, help="call cache (default: <out>/cache.sqlite)")
     p.add_argument("--no-progress", action="store_true")
     add_llm_options(p)
+    batch.add_generate_options(p)
     p.set_defaults(func=run)
 
 
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
                             variant=args.variant, decoding=args.decoding, max_attempts=args.max_attempts,
                             max_tokens=args.max_tokens, top_p=args.top_p, repeat_penalty=args.repeat_penalty,
                             seed=args.seed, writer=args.writer)
+    if batch.requested(args):  # --export-batch, --import-batch or --estimate: nothing is generated
+        return batch.run_generate(args, config)
     client = client_from_args(args, args.cache or default_cache_path(args.out))
     concurrency = args.concurrency or (args.parallel if args.base_url is None else 8)
     generator = Generator(config, client)
