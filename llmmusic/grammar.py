@@ -9,7 +9,7 @@ no newline or indentation anywhere, one space after each comma and colon.
 Supported: ``object`` (every listed property required, in order), ``array`` with ``items`` and
 ``minItems``/``maxItems`` or with ``prefixItems`` (a fixed tuple), ``integer`` with ``minimum`` and
 ``maximum`` (digit by digit, so bounds are enforced), ``string`` with ``enum`` or with a
-``maxLength``, and ``anyOf`` (alternatives). Anything else raises :class:`ValueError` naming the schema path.
+``maxLength`` or a ``pattern`` of the form ``^[chars]{n}$``, and ``anyOf`` (alternatives). Anything else raises :class:`ValueError` naming the schema path.
 
 Used in: :mod:`llmmusic.variants`.
 """
@@ -17,6 +17,7 @@ Used in: :mod:`llmmusic.variants`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: Integer ranges wider than this are refused (no schema here needs more).
@@ -129,6 +130,11 @@ def _convert(schema: dict[str, Any], path: str, rules: _Rules) -> str:
         if lo is None or hi is None or hi < lo or hi - lo > MAX_INT_RANGE:
             raise ValueError(f"{path}: integers need minimum <= maximum within {MAX_INT_RANGE}")
         return rules.add(f"int-{lo}-{hi}", int_range(int(lo), int(hi)))
+    if kind == "string" and "pattern" in schema:
+        match = re.fullmatch(r"\^(\[[^\]]+\])\{(\d+)\}\$", schema["pattern"])
+        if match is None:
+            raise ValueError(f"{path}: only patterns of the form ^[chars]{{n}}$ are supported")
+        return rules.add(f"{path}", f'"\\"" {match.group(1)}{{{match.group(2)}}} "\\""')
     if kind == "string":
         n = schema.get("maxLength")
         if n is None:

@@ -12,18 +12,19 @@ no prompt holds human music, a genre rule or an example of a genre.
 ``events``       time-ordered events ``[pitch, length]`` with explicit rests (pitch 0); start times
                  are derived, so nothing can pile up at tick 0
 ``grid``         positions as bar / step (sixteenth) ``[pitch, bar, step, length]``
-``symbolic``     ``grid`` plus the words musicians use: chord symbols (``"Am7"``), drum names
-                 (``"ride"``), and the tempo and key the model chooses (written into the MIDI)
+``symbolic``     ``grid`` plus the words musicians use: chord symbols (``"Am7"``), a drum-machine
+                 groove (a 16-step ``x``/``.`` string per drum), and the tempo and key the model
+                 chooses (written into the MIDI)
 ``bars``         bar by bar, in a musician's words: for each of the 8 bars its chord symbol, melody
-                 and bass notes as note names (``"E4"``) at a step of the bar; a drum groove of
-                 named drums; the tempo and key the model chooses
+                 and bass notes as note names (``"E4"``) at a step of the bar; the drum-machine
+                 groove; the tempo and key the model chooses
 ``plan``         plan then compose: a first call writes the model's own plan (sound, tempo, key,
                  progression, groove, bass, melody) as JSON; a second call composes ``bars``
                  conditioned on it. Both calls are cached; the plan is stored beside the MIDI
 ===============  ==============================================================================
 
 Deviations of the new variants from the paper (named in chapter 1): positions on a sixteenth grid;
-event counts are ranges the model chooses within; velocity is one value per track (not asked);
+event counts are ranges the model chooses within, about the paper's 16/8/8 at most; velocity is one value per track (not asked);
 the drum track is a one-bar groove repeated over the 8 bars; ``symbolic``/``plan`` choose their
 tempo and key (the paper fixes 120 BPM and writes no key).
 
@@ -33,11 +34,12 @@ Used in: :mod:`llmmusic.generate`; notebooks/01_prompt_design.py.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .grammar import compact_grammar
-from .music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
+from .music_symbols import CHORD_SYMBOLS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
 from .parse import ParseResult, _decode, _FAIL, parse_reply
 from .piece import TICKS_PER_BAR, Note, Piece
 from .prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
@@ -92,7 +94,9 @@ def conforms(value: Any, schema: dict[str, Any]) -> bool:
         return (isinstance(value, int) and not isinstance(value, bool)
                 and schema["minimum"] <= value <= schema["maximum"])
     if kind == "string":
-        return isinstance(value, str) and len(value) <= schema.get("maxLength", len(value))
+        if not isinstance(value, str) or len(value) > schema.get("maxLength", len(value)):
+            return False
+        return "pattern" not in schema or re.fullmatch(schema["pattern"].strip("^$"), value) is not None
     if kind == "array":
         if not isinstance(value, list):
             return False
@@ -206,19 +210,19 @@ class GridVariant(Variant):
     def system(self) -> str:
         return (COMPOSER_SYSTEM + GRID_TIME + PITCH_NOTE + DRUM_LEGEND +
                 'Reply with {"melody":[...],"chords":[...],"bass":[...],"drums":[...]}:\n'
-                "- melody: 8-32 notes [pitch, bar, step, length], pitch 48-96\n"
-                "- chords: 4-16 chords [[pitch, pitch, pitch(, pitch)], bar, step, length], pitches 36-84, "
+                "- melody: 8-16 notes [pitch, bar, step, length], pitch 48-96\n"
+                "- chords: 4-8 chords [[pitch, pitch, pitch(, pitch)], bar, step, length], pitches 36-84, "
                 "length up to 32\n"
-                "- bass: 8-32 notes [pitch, bar, step, length], pitch 28-60\n"
-                "- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum key, step]\n" + CLOSING)
+                "- bass: 4-8 notes [pitch, bar, step, length], pitch 28-60\n"
+                "- drums: a one-bar groove that repeats in every bar: 4-16 hits [drum key, step]\n" + CLOSING)
 
     def schema(self) -> dict[str, Any]:
         pos = (_int(1, BARS), _int(1, 16))
         return _object({
-            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 32),
-            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 3, 4), *pos, _int(1, 32)), 4, 16),
-            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 8, 32),
-            "drums": _list(_tuple(_int(*DRUM_KEY), _int(1, 16)), 4, 32),
+            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 16),
+            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 3, 4), *pos, _int(1, 32)), 4, 8),
+            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 4, 8),
+            "drums": _list(_tuple(_int(*DRUM_KEY), _int(1, 16)), 4, 16),
         })
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
@@ -256,18 +260,18 @@ class EventsVariant(Variant):
                 "where the one before it ends. Lengths are in sixteenths (2 = eighth note, 4 = quarter, "
                 "8 = half, 16 = whole note); 8 bars are 128 sixteenths.\n" + PITCH_NOTE + DRUM_LEGEND +
                 'Reply with {"melody":[...],"chords":[...],"bass":[...],"drums":[...]}:\n'
-                "- melody: 8-40 items [pitch, length]; pitch 48-96, or 0 for a rest\n"
-                "- chords: 4-16 items [[pitch, pitch, pitch(, pitch)], length]; pitches 36-84, [] for a rest\n"
-                "- bass: 8-40 items [pitch, length]; pitch 28-60, or 0 for a rest\n"
+                "- melody: 8-20 items [pitch, length]; pitch 48-96, or 0 for a rest\n"
+                "- chords: 4-8 items [[pitch, pitch, pitch(, pitch)], length]; pitches 36-84, [] for a rest\n"
+                "- bass: 4-10 items [pitch, length]; pitch 28-60, or 0 for a rest\n"
                 "- drums: one bar (16 sixteenths) that repeats in every bar: 2-16 items "
                 "[[drum keys hit together], length]; [] for silence\n" + CLOSING)
 
     def schema(self) -> dict[str, Any]:
         rest = _int(0, 0)
         return _object({
-            "melody": _list(_tuple({"anyOf": [rest, _int(*MELODY_PITCH)]}, _int(1, 16)), 8, 40),
-            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 0, 4), _int(1, 32)), 4, 16),
-            "bass": _list(_tuple({"anyOf": [rest, _int(*BASS_PITCH)]}, _int(1, 16)), 8, 40),
+            "melody": _list(_tuple({"anyOf": [rest, _int(*MELODY_PITCH)]}, _int(1, 16)), 8, 20),
+            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 0, 4), _int(1, 32)), 4, 8),
+            "bass": _list(_tuple({"anyOf": [rest, _int(*BASS_PITCH)]}, _int(1, 16)), 4, 10),
             "drums": _list(_tuple(_list(_int(*DRUM_KEY), 0, 3), _int(1, 16)), 2, 16),
         })
 
@@ -282,17 +286,32 @@ class EventsVariant(Variant):
                      bass=_sequence(mono("bass"), "bass", end, repairs), rhythm=rhythm).sorted()
 
 
+# ------------------------------------------------------------------------------------------ drum lanes
+#: The lanes of a drum-machine groove, in the order the reply gives them, with their GM keys.
+DRUM_LANES: dict[str, int] = {"kick": 36, "snare": 38, "closed_hihat": 42, "open_hihat": 46, "ride": 51,
+                              "crash": 49, "clap": 39, "tom": 45, "conga": 63}
+LANE_FORMAT = ("- drums: a one-bar groove that repeats in every bar, as a drum machine shows it: for each of "
+               + ", ".join(DRUM_LANES) + " a string of 16 steps, x = hit, . = rest\n")
+
+
+def _lanes_schema() -> dict[str, Any]:
+    return _object({lane: {"type": "string", "pattern": "^[x.]{16}$"} for lane in DRUM_LANES})
+
+
+def _lanes_loop(lanes: dict[str, str]) -> list[Note]:
+    return _drum_loop([(DRUM_LANES[lane], i + 1) for lane, steps in lanes.items() for i, c in enumerate(steps)
+                       if c == "x"])
+
+
 # ------------------------------------------------------------------------------------------ symbolic
 CHORD_WORDS = ("a chord symbol: a root (C, C#, Db, D, D#, Eb, E, F, F#, Gb, G, G#, Ab, A, A#, Bb or B) followed by "
                "a quality (nothing for major, or " + ", ".join(q for q in QUALITIES if q) + ")")
 NOTE_WORDS = "a note name: a letter A-G, optionally # or b, then the octave (C4 = middle C)"
-DRUM_WORDS = "drum one of " + ", ".join(DRUMS)
 SYMBOL_FORMAT = (
-    f"- chords: 4-16 chords [chord, bar, beat, beats]: chord is {CHORD_WORDS}; beat 1-4 where it starts; "
+    f"- chords: 4-8 chords [chord, bar, beat, beats]: chord is {CHORD_WORDS}; beat 1-4 where it starts; "
     "beats = how many quarter notes it lasts (1-8)\n"
-    "- melody: 8-32 notes [pitch, bar, step, length], pitch 48-96\n"
-    "- bass: 8-32 notes [pitch, bar, step, length], pitch 28-60\n"
-    f"- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum, step]; {DRUM_WORDS}\n")
+    "- melody: 8-16 notes [pitch, bar, step, length], pitch 48-96\n"
+    "- bass: 4-8 notes [pitch, bar, step, length], pitch 28-60\n" + LANE_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -301,7 +320,7 @@ class SymbolicVariant(Variant):
 
     def system(self) -> str:
         return (COMPOSER_SYSTEM + GRID_TIME + PITCH_NOTE +
-                'Reply with {"tempo":...,"key":...,"chords":[...],"melody":[...],"bass":[...],"drums":[...]}:\n'
+                'Reply with {"tempo":...,"key":...,"chords":[...],"melody":[...],"bass":[...],"drums":{...}}:\n'
                 "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
                 + SYMBOL_FORMAT + CLOSING)
 
@@ -309,10 +328,10 @@ class SymbolicVariant(Variant):
         pos = (_int(1, BARS), _int(1, 16))
         return {
             "chords": _list(_tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, _int(1, BARS), _int(1, 4),
-                                   _int(1, 8)), 4, 16),
-            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 32),
-            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 8, 32),
-            "drums": _list(_tuple({"type": "string", "enum": list(DRUMS)}, _int(1, 16)), 4, 32),
+                                   _int(1, 8)), 4, 8),
+            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 16),
+            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 4, 8),
+            "drums": _lanes_schema(),
         }
 
     def schema(self) -> dict[str, Any]:
@@ -327,7 +346,7 @@ class SymbolicVariant(Variant):
         meta = {"tempo_bpm": int(source["tempo"]), "key": str(source["key"])}
         return Piece(melody=_positioned(value["melody"], "melody"), chords=chords,
                      bass=_positioned(value["bass"], "bass"),
-                     rhythm=_drum_loop([(DRUMS[d], s) for d, s in value["drums"]]), meta=meta).sorted()
+                     rhythm=_lanes_loop(value["drums"]), meta=meta).sorted()
 
 
 # ------------------------------------------------------------------------------------------ bars
@@ -336,9 +355,8 @@ BASS_NOTES = note_names(*BASS_PITCH)
 BAR_FORMAT = (
     "- bars: exactly 8 bars, each [chord, melody, bass]:\n"
     f"  chord: held through the bar, {CHORD_WORDS}\n"
-    f"  melody: 1-6 notes [note, step, length]; note is {NOTE_WORDS}, C3-C7\n"
-    "  bass: 1-4 notes [note, step, length]; note is a note name, E1-C4\n"
-    f"- drums: a one-bar groove that repeats in every bar: 4-32 hits [drum, step]; {DRUM_WORDS}\n")
+    f"  melody: 1-3 notes [note, step, length]; note is {NOTE_WORDS}, C3-C7\n"
+    "  bass: 1-2 notes [note, step, length]; note is a note name, E1-C4\n" + LANE_FORMAT)
 STEP_TIME = (
     "In a bar, step 1-16 is the sixteenth note where a note starts (1 = beat 1, 5 = beat 2, 9 = beat 3, "
     "13 = beat 4); length is in sixteenths (2 = eighth note, 4 = quarter, 8 = half, 16 = whole note).\n")
@@ -350,7 +368,7 @@ class BarsVariant(Variant):
 
     def system(self) -> str:
         return (COMPOSER_SYSTEM + STEP_TIME +
-                'Reply with {"tempo":...,"key":...,"bars":[...],"drums":[...]}:\n'
+                'Reply with {"tempo":...,"key":...,"bars":[...],"drums":{...}}:\n'
                 "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
                 + BAR_FORMAT + CLOSING)
 
@@ -358,9 +376,9 @@ class BarsVariant(Variant):
         def notes(names: tuple[str, ...], most: int) -> dict[str, Any]:
             return _list(_tuple({"type": "string", "enum": list(names)}, _int(1, 16), _int(1, 16)), 1, most)
 
-        bar = _tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, notes(MELODY_NOTES, 6), notes(BASS_NOTES, 4))
+        bar = _tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, notes(MELODY_NOTES, 3), notes(BASS_NOTES, 2))
         return {"bars": _list(bar, BARS, BARS),
-                "drums": _list(_tuple({"type": "string", "enum": list(DRUMS)}, _int(1, 16)), 4, 32)}
+                "drums": _lanes_schema()}
 
     def schema(self) -> dict[str, Any]:
         return _object({"tempo": _int(50, 200), "key": {"type": "string", "enum": list(KEYS)},
@@ -376,7 +394,7 @@ class BarsVariant(Variant):
                                   for name, step, n in notes]
         source = plan if plan is not None else value
         meta = {"tempo_bpm": int(source["tempo"]), "key": str(source["key"])}
-        return Piece(**tracks, rhythm=_drum_loop([(DRUMS[d], s) for d, s in value["drums"]]), meta=meta).sorted()
+        return Piece(**tracks, rhythm=_lanes_loop(value["drums"]), meta=meta).sorted()
 
 
 # ------------------------------------------------------------------------------------------ plan
@@ -420,7 +438,7 @@ class PlanVariant(BarsVariant):
         return value, None
 
     def system(self) -> str:
-        return (COMPOSER_SYSTEM + STEP_TIME + 'Reply with {"bars":[...],"drums":[...]}:\n' + BAR_FORMAT +
+        return (COMPOSER_SYSTEM + STEP_TIME + 'Reply with {"bars":[...],"drums":{...}}:\n' + BAR_FORMAT +
                 "Follow the plan you are given.\n")
 
     def user(self, genre: str, style: str, mood: str, plan: dict[str, Any] | None = None) -> str:
@@ -483,8 +501,8 @@ SUMMARIES: dict[str, str] = {
     "corrected": "the paper's prompt made consistent: 8 bars of ticks, chords as pitch lists",
     "events": "time-ordered [pitch, length] events with rests; start times derived",
     "grid": "positions as bar and sixteenth step: [pitch, bar, step, length]",
-    "symbolic": "grid + chord symbols, named drums, the model's tempo and key",
-    "bars": "bar by bar: chord symbol, note-named melody and bass; named drums; the model's tempo and key",
+    "symbolic": "grid + chord symbols, drum-machine lanes, the model's tempo and key",
+    "bars": "bar by bar: chord symbol, note-named melody and bass; drum-machine lanes; the model's tempo and key",
     "plan": "the model's own plan first (sound, tempo, key, progression, groove), then bars",
 }
 

@@ -17,7 +17,8 @@ from llmmusic.midi import midi_to_piece
 PLAN = {"sound": "bright", "tempo": 132, "key": "D major", "progression": "D G A D", "drums": "backbeat",
         "bass": "roots", "melody": "stepwise"}
 BARS = {"bars": [["D", [["F#4", 1, 4], ["A4", 5, 4]], [["D2", 1, 16]]]] * 8,
-        "drums": [["kick", 1], ["snare", 5], ["kick", 9], ["snare", 13]]}
+        "drums": {lane: "x...x...x...x..." if lane in ("kick", "closed_hihat") else "." * 16
+                  for lane in ("kick", "snare", "closed_hihat", "open_hihat", "ride", "crash", "clap", "tom", "conga")}}
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from llmmusic.variants import VARIANTS, conforms, get_variant
 LITERAL = re.compile(r'"(?:[^"\\\\]|\\\\.)*"')
 NEW = ("events", "grid", "symbolic", "bars", "plan")
 DRUMS4 = {"grid": [[36, 1], [38, 5], [42, 3], [42, 7]],
-          "symbolic": [["kick", 1], ["snare", 5], ["closed_hihat", 3], ["ride", 7]]}
+          "symbolic": {"kick": "x...x...x...x...", "snare": "....x.......x...", "closed_hihat": "x.x.x.x.x.x.x.x.",
+                       "open_hihat": "................", "ride": "................", "crash": "x...............",
+                       "clap": "................", "tom": "................", "conga": "................"}}
 
 REFERENCE = {
     "grid": {"melody": [[60 + i, 1 + i // 2, 1 + 8 * (i % 2), 4] for i in range(8)],
@@ -41,7 +43,7 @@ PLAN = {"sound": "dark and driving", "tempo": 96, "key": "F# minor", "progressio
         "drums": "kick on 1 and 3", "bass": "root notes", "melody": "stepwise"}
 #: One out-of-range value per variant: (track, event index, field index, bad value).
 OUT_OF_RANGE = {"grid": ("melody", 0, 0, 127), "events": ("bass", 0, 0, 20),
-                "symbolic": ("melody", 0, 1, 9), "bars": ("drums", 0, 1, 17), "plan": ("drums", 1, 1, 0)}
+                "symbolic": ("melody", 0, 1, 9), "bars": ("bars", 0, 0, "H7"), "plan": ("bars", 1, 0, "X")}
 
 
 def _plan(name):
@@ -58,6 +60,7 @@ def test_schema_accepts_the_reference_reply_and_rejects_out_of_range_values(name
     assert not conforms(bad, v.schema())
     # the parser drops (and counts) the event that breaks the schema, keeps the rest
     result = v.parse(json.dumps(bad), _plan(name))
+    assert result.piece is not None
     assert result.failure is None and f"dropped_events:{track}:1" in result.repairs
 
 
@@ -195,3 +198,14 @@ def test_enum_trie_matches_exactly_its_words():
         assert all(pattern.fullmatch(w) for w in words)
         assert not any(pattern.fullmatch(w + "x") or (len(w) > 1 and w[:-1] not in words and pattern.fullmatch(w[:-1]))
                        for w in words)
+
+
+def test_drum_lanes_are_16_steps_of_x_and_dot_and_loop_over_8_bars():
+    v = get_variant("symbolic")
+    lanes = v.schema()["properties"]["drums"]
+    assert conforms(DRUMS4["symbolic"], lanes)
+    assert not conforms({**DRUMS4["symbolic"], "kick": "x...x...x...x.."}, lanes)  # 15 steps
+    assert not conforms({**DRUMS4["symbolic"], "kick": "x...o...x...x..."}, lanes)
+    piece = v.parse(json.dumps(REFERENCE["symbolic"])).piece
+    first_bar = sorted((n.start // 120, n.pitch) for n in piece.rhythm if n.start < TICKS_PER_BAR)
+    assert first_bar[:3] == [(0, 36), (0, 42), (0, 49)] and len(piece.rhythm) == 8 * 15
