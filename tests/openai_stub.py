@@ -1,8 +1,8 @@
 """A recording OpenAI-compatible endpoint on 127.0.0.1 for tests that need no model (not a test module).
 
 ``Endpoint(script)`` serves ``POST /v1/chat/completions`` in a thread. Each request takes the next
-behaviour of ``script`` (then ``default``); every request's headers and JSON body are kept in
-``requests``. Behaviours:
+behaviour of ``script`` (then ``default``); every request's headers (names in lower case) and JSON
+body are kept in ``requests``. Behaviours:
 
 * ``ok``: a valid reply: a 4-track piece for a generation prompt (16 / 8 / 8 / 16 events, as the
   paper's schema asks), or ``Jazz`` (``{"label": "Jazz"}`` with a response format) for a zero-shot one.
@@ -61,7 +61,7 @@ class Endpoint:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with endpoint._lock:
-                    endpoint.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+                    endpoint.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                     how = endpoint.script.popleft() if endpoint.script else endpoint.default
                 if how == "400":
                     self._send(400, {"error": {"message": "bad request", "type": "invalid_request_error"}})
