@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = ROOT / "data" / "llm-midi" / "embedded-v1"
 FREE_DATASET = ROOT / "data" / "llm-midi" / "embedded-free-v1"
+#: The paper's prompt, schema decoding: the faithful baseline that chapter 1 reads and chapter 2 compares with.
+PAPER_DATASET = ROOT / "data" / "llm-midi" / "embedded-v1"
 MANIFEST = "manifest.jsonl"
 PARAMS = "dataset.json"
 CACHE = "cache.sqlite"

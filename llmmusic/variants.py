@@ -13,7 +13,7 @@ no prompt holds human music, a genre rule or an example of a genre.
                  are derived, so nothing can pile up at tick 0
 ``grid``         positions as bar / step (sixteenth) ``[pitch, bar, step, length]``
 ``symbolic``     ``grid`` plus the words musicians use: chord symbols (``"Am7"``), a drum-machine
-                 groove (a 16-step ``x``/``.`` string per drum), and the tempo and key the model
+                 groove (1-4 lanes of a named drum and its 16-step ``x``/``.`` pattern), and the tempo and key the model
                  chooses (written into the MIDI)
 ``bars``         bar by bar, in a musician's words: for each of the 8 bars its chord symbol, melody
                  and bass notes as note names (``"E4"``) at a step of the bar; the drum-machine
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .grammar import compact_grammar
-from .music_symbols import CHORD_SYMBOLS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
+from .music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
 from .parse import ParseResult, _decode, _FAIL, parse_reply
 from .piece import TICKS_PER_BAR, Note, Piece
 from .prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
@@ -287,20 +287,18 @@ class EventsVariant(Variant):
 
 
 # ------------------------------------------------------------------------------------------ drum lanes
-#: The lanes of a drum-machine groove, in the order the reply gives them, with their GM keys.
-DRUM_LANES: dict[str, int] = {"kick": 36, "snare": 38, "closed_hihat": 42, "open_hihat": 46, "ride": 51,
-                              "crash": 49, "clap": 39, "tom": 45, "conga": 63}
-LANE_FORMAT = ("- drums: a one-bar groove that repeats in every bar, as a drum machine shows it: for each of "
-               + ", ".join(DRUM_LANES) + " a string of 16 steps, x = hit, . = rest\n")
+LANE_FORMAT = ("- drums: a one-bar groove that repeats in every bar, as a drum machine shows it: 1-4 lanes "
+               "[drum, pattern]; drum one of " + ", ".join(DRUMS) + "; pattern a string of 16 steps, x = hit, "
+               ". = rest\n")
 
 
 def _lanes_schema() -> dict[str, Any]:
-    return _object({lane: {"type": "string", "pattern": "^[x.]{16}$"} for lane in DRUM_LANES})
+    lane = _tuple({"type": "string", "enum": list(DRUMS)}, {"type": "string", "pattern": "^[x.]{16}$"})
+    return _list(lane, 1, 4)
 
 
-def _lanes_loop(lanes: dict[str, str]) -> list[Note]:
-    return _drum_loop([(DRUM_LANES[lane], i + 1) for lane, steps in lanes.items() for i, c in enumerate(steps)
-                       if c == "x"])
+def _lanes_loop(lanes: list[list[str]]) -> list[Note]:
+    return _drum_loop([(DRUMS[drum], i + 1) for drum, steps in lanes for i, c in enumerate(steps) if c == "x"])
 
 
 # ------------------------------------------------------------------------------------------ symbolic
@@ -320,7 +318,7 @@ class SymbolicVariant(Variant):
 
     def system(self) -> str:
         return (COMPOSER_SYSTEM + GRID_TIME + PITCH_NOTE +
-                'Reply with {"tempo":...,"key":...,"chords":[...],"melody":[...],"bass":[...],"drums":{...}}:\n'
+                'Reply with {"tempo":...,"key":...,"chords":[...],"melody":[...],"bass":[...],"drums":[...]}:\n'
                 "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
                 + SYMBOL_FORMAT + CLOSING)
 
@@ -368,7 +366,7 @@ class BarsVariant(Variant):
 
     def system(self) -> str:
         return (COMPOSER_SYSTEM + STEP_TIME +
-                'Reply with {"tempo":...,"key":...,"bars":[...],"drums":{...}}:\n'
+                'Reply with {"tempo":...,"key":...,"bars":[...],"drums":[...]}:\n'
                 "- tempo: beats per minute, 50-200\n- key: a tonic and major or minor\n"
                 + BAR_FORMAT + CLOSING)
 
@@ -438,7 +436,7 @@ class PlanVariant(BarsVariant):
         return value, None
 
     def system(self) -> str:
-        return (COMPOSER_SYSTEM + STEP_TIME + 'Reply with {"bars":[...],"drums":{...}}:\n' + BAR_FORMAT +
+        return (COMPOSER_SYSTEM + STEP_TIME + 'Reply with {"bars":[...],"drums":[...]}:\n' + BAR_FORMAT +
                 "Follow the plan you are given.\n")
 
     def user(self, genre: str, style: str, mood: str, plan: dict[str, Any] | None = None) -> str:
@@ -485,6 +483,9 @@ VARIANTS: dict[str, Variant] = {
     "bars": BarsVariant("bars", "gen-bars-v1"),
     "plan": PlanVariant("plan", "gen-plan-v1"),
 }
+
+#: The variant chapter 1's study chose for the default dataset (embedded-v2).
+CHOSEN_VARIANT = "plan"
 
 
 def get_variant(name: str) -> Variant:

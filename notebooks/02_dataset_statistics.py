@@ -33,16 +33,19 @@ n_human = 100           # human MIDI files sampled from shared/data/human-midi (
 n_pop909 = 100          # POP909 melodies (shared/data/pop909)
 human_bars = 8          # length of the window read from each human file, in bars
 audio_per_genre = 1     # audio examples per genre
+compare_dataset = None  # the dataset shown side by side with `dataset`; None: the paper-prompt dataset embedded-v1
 seed = 0                # sampling seed (human files, audio examples)
 
 # %%
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import plots, stats
+from llmmusic import plots, probe, stats
 from llmmusic.corpora import pop909_melodies, shared_data_dir
-from llmmusic.dataset import load_manifest, load_params, load_pieces
+from llmmusic.dataset import PAPER_DATASET, load_manifest, load_params, load_pieces
 from llmmusic.piece import TICKS_PER_QUARTER, TRACKS
 from llmmusic.provenance import Provenance, notice, relative_to_root
 from llmmusic.taxonomy import get_taxonomy
@@ -57,8 +60,8 @@ pieces = load_pieces(dataset_dir, limit=n_pieces)
 prov = Provenance(
     "02_dataset_statistics",
     params=dict(dataset=dataset, n_pieces=n_pieces, n_human=n_human, n_pop909=n_pop909, human_bars=human_bars,
-                audio_per_genre=audio_per_genre, seed=seed),
-    inputs={"dataset": dataset_dir,
+                audio_per_genre=audio_per_genre, compare_dataset=compare_dataset, seed=seed),
+    inputs={"dataset": dataset_dir, "compare_dataset": compare_dataset or PAPER_DATASET,
             "human_midi": shared / "human-midi" if shared else None,
             "pop909": shared / "pop909" if shared else None},
 )
@@ -194,6 +197,23 @@ for ax, metric in zip(axes.flat, shown):
         plots.histogram(table[metric].dropna(), ax=ax, bins=bins, density=True, label=label, xlabel=metric)
 fig.tight_layout()
 prov.figure(fig, "metric_distributions", caption="Distributions of the metrics (melody, chords and bass) per source.")
+
+# %% [markdown]
+# ## Two ways of asking, side by side
+#
+# Chapter 1's prompt-design study chose how the default dataset is asked for. Here the same probe
+# (`llmmusic probe`) runs over every valid piece of this dataset and of the paper-prompt dataset,
+# with genre legibility cross-validated over the whole of each.
+
+# %%
+compare_dir = Path(compare_dataset) if compare_dataset else PAPER_DATASET
+if compare_dir.resolve() == dataset_dir.resolve():
+    notice(f"`dataset` is the comparison dataset itself ({relative_to_root(compare_dir)}): nothing to set side by side.")
+else:
+    side = probe.probe_table([probe.probe_dataset(compare_dir, seed=seed), probe.probe_dataset(dataset_dir, seed=seed)])
+    prov.table(side.T, "datasets_side_by_side",
+               caption=f"The probe of {compare_dir.name} (paper prompt) and {dataset_dir.name}: means with 95 % "
+                       "intervals; genre legibility with its bootstrap interval.")
 
 # %% [markdown]
 # ## Listening

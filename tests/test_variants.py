@@ -19,9 +19,8 @@ from llmmusic.variants import VARIANTS, conforms, get_variant
 LITERAL = re.compile(r'"(?:[^"\\\\]|\\\\.)*"')
 NEW = ("events", "grid", "symbolic", "bars", "plan")
 DRUMS4 = {"grid": [[36, 1], [38, 5], [42, 3], [42, 7]],
-          "symbolic": {"kick": "x...x...x...x...", "snare": "....x.......x...", "closed_hihat": "x.x.x.x.x.x.x.x.",
-                       "open_hihat": "................", "ride": "................", "crash": "x...............",
-                       "clap": "................", "tom": "................", "conga": "................"}}
+          "symbolic": [["kick", "x...x...x...x..."], ["snare", "....x.......x..."], ["closed_hihat", "x.x.x.x.x.x.x.x."],
+                       ["crash", "x..............."]]}
 
 REFERENCE = {
     "grid": {"melody": [[60 + i, 1 + i // 2, 1 + 8 * (i % 2), 4] for i in range(8)],
@@ -204,8 +203,10 @@ def test_drum_lanes_are_16_steps_of_x_and_dot_and_loop_over_8_bars():
     v = get_variant("symbolic")
     lanes = v.schema()["properties"]["drums"]
     assert conforms(DRUMS4["symbolic"], lanes)
-    assert not conforms({**DRUMS4["symbolic"], "kick": "x...x...x...x.."}, lanes)  # 15 steps
-    assert not conforms({**DRUMS4["symbolic"], "kick": "x...o...x...x..."}, lanes)
+    assert not conforms([["kick", "x...x...x...x.."]], lanes)  # 15 steps
+    assert not conforms([["kick", "x...o...x...x..."]], lanes)
+    assert not conforms([["cymbal", "x...x...x...x..."]], lanes)  # not a drum name
+    assert not conforms([], lanes) and not conforms(DRUMS4["symbolic"] + [["ride", "." * 16]], lanes)  # 1-4 lanes
     piece = v.parse(json.dumps(REFERENCE["symbolic"])).piece
     first_bar = sorted((n.start // 120, n.pitch) for n in piece.rhythm if n.start < TICKS_PER_BAR)
     assert first_bar[:3] == [(0, 36), (0, 42), (0, 49)] and len(piece.rhythm) == 8 * 15

@@ -1,0 +1,46 @@
+"""The study's chosen variant against the real embedded llama-server: two pieces, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmmusic.dataset import load_manifest
+from llmmusic.generate import GenerateConfig, Generator
+from llmmusic.llm import LLMClient
+from llmmusic.midi import midi_to_piece
+from llmmusic.variants import CHOSEN_VARIANT, conforms, get_variant
+
+
+@pytest.fixture(scope="module")
+def server():
+    from llmmusic.server import EmbeddedServer
+
+    srv = EmbeddedServer(parallel=4)
+    yield srv.start(timeout=900)
+    srv.stop()
+
+
+@pytest.mark.server
+def test_chosen_variant_makes_two_valid_pieces_on_one_line_replies(server, tmp_path):
+    out = tmp_path / "ds"
+    variant = get_variant(CHOSEN_VARIANT)
+    cfg = GenerateConfig(out=out, variant=CHOSEN_VARIANT, genres=["Metal", "Jazz"], styles=["Swing"], max_attempts=2)
+    client = LLMClient(cache=out / "cache.sqlite")
+    summary = Generator(cfg, client).run(concurrency=2, progress=False)
+    manifest = load_manifest(out)
+    assert summary.songs_valid == 2, manifest[["status", "failure"]]
+    for row in manifest[manifest.status == "valid"].itertuples():
+        text = client.cache.get(row.cache_key).text
+        assert "\n" not in text and conforms(json.loads(text), variant.schema())  # the grammar held
+        piece = midi_to_piece(out / row.path)
+        assert all(piece.track(t) for t in ("melody", "chords", "bass", "rhythm"))
+        if "tempo_bpm" in piece.meta or variant.name in ("symbolic", "bars", "plan"):
+            assert 50 <= piece.meta.get("tempo_bpm", 120) <= 200
+        if variant.needs_plan:
+            assert isinstance(row.plan_cache_key, str) and (out / row.plan_path).exists()
+    # a rerun asks nothing
+    again = Generator(GenerateConfig.from_dataset(out, genres=["Metal", "Jazz"], styles=["Swing"]),
+                      LLMClient(cache=out / "cache.sqlite"))
+    assert again.run(concurrency=2, progress=False).songs_planned == 0
