@@ -196,6 +196,7 @@ def legibility_vs_tokens(results: Sequence[Any], ax: Any = None) -> tuple[Any, A
     """Genre legibility (with its 95 % interval) against completion tokens per piece, one point per
     probed dataset (:func:`llmmusic.probe.probe_dataset` results), uniform chance as a line."""
     fig, ax = _figure(ax, (6.5, 4))
+    results = [r for r in results if r["legibility"]["accuracy"] == r["legibility"]["accuracy"]]  # measured only
     for r in results:
         leg = r["legibility"]
         ax.errorbar(r["tokens_per_piece"], leg["accuracy"], yerr=[[leg["accuracy"] - leg["low"]],

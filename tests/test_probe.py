@@ -91,3 +91,26 @@ def test_probe_of_the_committed_paper_dataset_pilot():
     assert r["pieces"] == 78 and r["legibility"]["n"] == 78 and r["legibility"]["classes"] == 13
     assert 0 < r["tokens_per_piece"] < 2000 and r["valid_rate"] == 1.0
     assert 0 <= r["tick0_share"][1] <= r["tick0_share"][0] <= r["tick0_share"][2] <= 1
+
+
+def test_a_pilot_too_small_to_cross_validate_is_reported_not_raised(tmp_path):
+    import shutil
+
+    from llmmusic.dataset import PAPER_DATASET
+
+    src = PAPER_DATASET
+    rows = [line for line in (src / "manifest.jsonl").read_text().splitlines() if '"valid"' in line][:3]
+    (tmp_path / "midi").mkdir()
+    for name in ("dataset.json",):
+        shutil.copy(src / name, tmp_path / name)
+    import json
+
+    for line in rows:
+        rel = json.loads(line)["path"]
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, tmp_path / rel)
+    (tmp_path / "manifest.jsonl").write_text("\n".join(rows) + "\n")
+    r = probe_dataset(tmp_path)
+    assert r["pieces"] == 3 and math.isnan(r["legibility"]["accuracy"]) and "at least 2" in r["legibility"]["note"]
+    with pytest.raises(ValueError, match="no dataset has a measured legibility"):
+        best_variant([r])
