@@ -1,0 +1,90 @@
+"""The committed zero-shot run (data/zeroshot) replays through the driver with zero LLM calls and gives back
+its committed results, row for row; the command does the same and writes the same file."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llmmusic import zeroshot as Z
+from llmmusic.llm import LLMClient
+
+COMMITTED = Z.DEFAULT_DIR
+FILES = ("cache.sqlite", "cache.tokens.json", "llm-midi-sample.json")
+
+
+@pytest.fixture
+def replay(tmp_path: Path) -> Path:
+    """A copy of the committed cache, label tokenisations and pinned sample (the originals stay untouched)."""
+    if not all((COMMITTED / f).is_file() for f in (*FILES, "results.jsonl")):
+        pytest.skip(f"{COMMITTED}: no committed zero-shot run")
+    for name in FILES:
+        shutil.copy(COMMITTED / name, tmp_path / name)
+    return tmp_path
+
+
+def _key(row: dict) -> tuple:
+    return row["source"], row["task"], row["mode"], row["id"]
+
+
+def _present(row: dict) -> dict:
+    """A result row without the fields a data frame fills in with NaN for modes that lack them."""
+    return {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def test_run_sets_replays_the_committed_cache_to_the_committed_results(replay):
+    committed = Z.read_result_rows(COMMITTED / "results.jsonl")
+    sets = Z.build_sets(["llm-midi", "human-folder", "human-topmagd"], pin=replay / "llm-midi-sample.json")
+    ran = {es.name for es in sets if es.items}
+    assert "llm-midi" in ran, [es.note for es in sets]
+    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
+    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    results = Z.run_sets(client, sets, ["free", "score"], tokens=tokens)
+    assert client.stats.calls == 0 and int(results["fresh_calls"].sum()) == 0
+    ours = {_key(r): _present(r) for r in results.to_dict(orient="records")}
+    theirs = {_key(r): r for r in committed if r["source"] in ran}
+    assert len(ours) == len(results) and set(ours) == set(theirs)
+    for key, row in theirs.items():
+        assert ours[key] == row, key
+    # the chapter's table: the same accuracy, F1 and chance levels
+    tasks = list(Z.standard_tasks().values())
+    ours_summary = Z.summarize(results, tasks, n_boot=200)
+    theirs_summary = Z.summarize(Z.read_results(COMMITTED / "results.jsonl").query("source in @ran"), tasks, n_boot=200)
+    pd.testing.assert_frame_equal(ours_summary, theirs_summary)
+    assert (replay / "llm-midi-sample.json").read_bytes() == (COMMITTED / "llm-midi-sample.json").read_bytes()
+
+
+def test_run_items_honours_mode_limits_and_reports_each_row(replay):
+    sets = Z.build_sets(["llm-midi"], pin=replay / "llm-midi-sample.json", n_llm_midi=3)
+    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
+    seen: list[dict] = []
+    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    results = Z.run_items(client, sets[0].items, sets[0].tasks, ["free", "score"], max_events=32, tokens=tokens,
+                          mode_limits={"score": 1}, on_row=seen.append)
+    assert [(r["task"], r["mode"]) for r in seen] == [("llm-genre", "free"), ("llm-genre", "score"),
+                                                      ("llm-style", "free"), ("llm-style", "score")] + \
+        [("llm-genre", "free"), ("llm-style", "free")] * 2
+    assert len(results) == len(seen) == 8 and client.stats.calls == 0
+    with pytest.raises(ValueError, match="mode 'guess'"):
+        Z.run_items(client, sets[0].items, sets[0].tasks, ["guess"])
+
+
+def test_answers_are_mapped_and_scored_through_a_local_endpoint(tmp_path):
+    """The human-folder question through the driver: ``Metal`` counts as Rock, ``Folk`` as no folder genre."""
+    from llmmusic.piece import Note, Piece
+    from openai_stub import Endpoint
+
+    items = [Z.Item(id=f"f{k}", piece=Piece(melody=[Note(60 + k, 480, 90, 480 * j) for j in range(8)]), truth=truth,
+                    source="human-folder") for k, truth in enumerate(["Rock", "Jazz"])]  # other notes: two requests
+    task = Z.standard_tasks()["human-folder"]
+    with Endpoint(script=["Metal", "Folk"]) as ep:
+        client = LLMClient(base_url=ep.base_url, model="stub", cache=tmp_path / "c.sqlite", max_retries=0)
+        rows = Z.run_items(client, items, [task], ["free"]).to_dict(orient="records")
+    assert [(r["raw"], r["pred"], r["correct"]) for r in rows] == [("Metal", "Rock", True), ("Folk", "other", False)]
+    assert [r["fresh_calls"] for r in rows] == [1, 1] and len(ep.requests) == 2
+    asked = ep.requests[0]["body"]["messages"][-1]["content"]
+    assert all(genre in asked for genre in task.labels) and len(task.labels) == 13  # the paper's genres asked
