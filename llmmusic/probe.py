@@ -273,3 +273,19 @@ def reply_of(dataset_dir: str | Path, genre: str, style: str, index: int = 0) ->
     piece.meta.update(genre=genre, style=style, mood=row["mood"])
     return {"text": hit.text if hit else None, "plan": plan.text if plan else None, "piece": piece,
             "tokens": _tokens(row.to_dict())}
+
+
+def study_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One sentence per variant comparing it with the first result (the paper prompt), numbers measured."""
+    base = results[0]
+    lines = []
+    for r in results[1:]:
+        leg, b = r["legibility"], base["legibility"]
+        legible = ("legibility not measured yet (too few pieces per genre)" if math.isnan(leg["accuracy"]) else
+                   f"genre legibility {leg['accuracy']:.3f} [{leg['low']:.3f}, {leg['high']:.3f}] vs "
+                   f"{b['accuracy']:.3f} [{b['low']:.3f}, {b['high']:.3f}]")
+        lines.append(f"{r['dataset']} ({r['pieces']} pieces): {legible}; events at tick 0 {r['tick0_share'][0]:.1%} "
+                     f"vs {base['tick0_share'][0]:.1%}; bars used {r['bars_used'][0]:.1f} vs {base['bars_used'][0]:.1f}; "
+                     f"1-bar repetition {r['repetition'][0]:.2f} vs {base['repetition'][0]:.2f}; "
+                     f"{r['tokens_per_piece'] / base['tokens_per_piece']:.2f}x the tokens per piece")
+    return lines

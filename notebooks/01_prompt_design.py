@@ -351,6 +351,7 @@ probe_table = probe.probe_table(results)
 prov.table(probe_table.T, "probe",
            caption="The probe of each variant's pilot: means with 95 % intervals; genre legibility with its "
                    "bootstrap interval against uniform / out-of-fold majority chance.")
+print("Against the paper prompt's 78 songs:", *probe.study_lines(results), sep="\n- ")
 
 # %%
 fig, ax = plots.legibility_vs_tokens(results)
