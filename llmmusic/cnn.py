@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import pianoroll
+from . import pianoroll, progress
 from .baselines import FEATURE_VERSION, feature_matrix
 from .errors import UserError
 
@@ -494,6 +494,7 @@ def _train_model(train_rolls: np.ndarray, train_targets: Mapping[str, np.ndarray
                    **{f"val_acc_{k}": float(np.mean(val_scores[k].argmax(1) == y_val[k])) for k in heads},
                    "train_seconds": train_seconds, "samples_per_s": seen / train_seconds if train_seconds else float("nan")}
             rows.append(row)
+            progress.report(f"epoch {epoch}/{config.epochs}: val loss {val_loss:.3f} ({train_seconds:.1f} s)")
             if on_epoch:
                 on_epoch(row)
             if val_loss < best_loss - 1e-6:
@@ -862,6 +863,7 @@ def cross_validate(rs: RollSet, label_column: str, labels: Sequence[str], k: int
         val = table["file"].isin(val_files).to_numpy()
         test = window_fold == f
         callback = (lambda row, f=f: on_epoch({**row, "fold": f})) if on_epoch else None
+        progress.report(f"fold {f + 1}/{k}: training on {int(fit.sum())} windows")
         res = train_model(rs.rolls[fit], {"folder": y_all[fit]}, rs.rolls[val], {"folder": y_all[val]},
                           {"folder": list(labels)}, config, callback)
         results.append(res)
@@ -874,32 +876,12 @@ def cross_validate(rs: RollSet, label_column: str, labels: Sequence[str], k: int
 
 # ============================================================================================ other results
 def zeroshot_summary(folder: str | Path | None = None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame | None:
-    """The zero-shot LLM results of chapter 3 (``llmmusic zeroshot run``), summarised, if they exist.
-
-    Reads ``<folder>/results.jsonl`` (default ``data/zeroshot``) and summarises it with
-    ``zeroshot.summarize`` over the standard questions (``llm-genre``, ``llm-style``,
-    ``human-folder``, ``human-topmagd``).
-
-    Returns:
-        One row per question and mode (n, accuracy and macro-F1 with intervals, top-3, chance),
-        or ``None`` when there is no results file (or it is empty).
-    """
+    """The zero-shot LLM results of chapter 3 (``llmmusic zeroshot run``), summarised, if they exist:
+    :func:`llmmusic.zeroshot.summarize_results` of ``<folder>/results.jsonl`` (default ``data/zeroshot``)."""
     from . import zeroshot
 
-    path = (Path(folder) if folder is not None else zeroshot.DEFAULT_DIR) / "results.jsonl"
-    if not path.is_file():
-        return None
-    results = zeroshot.read_results(path)
-    if results.empty:
-        return None
-    tasks = zeroshot.standard_tasks()
-    results = results[results["task"].isin(list(tasks))]
-    if results.empty:
-        return None
-    summary = zeroshot.summarize(results, list(tasks.values()), n_boot=n_boot, seed=seed)
-    columns = ["task", "mode", "n", "accuracy", "acc_low", "acc_high", "macro_f1", "top3", "chance_uniform",
-               "chance_majority", "unparsed"]
-    return summary[[c for c in columns if c in summary.columns]]
+    return zeroshot.summarize_results((Path(folder) if folder is not None else zeroshot.DEFAULT_DIR) / "results.jsonl",
+                                      n_boot=n_boot, seed=seed)
 
 
 def balanced_sample(files: pd.DataFrame, column: str, n: int | None, seed: int = 0) -> pd.DataFrame:

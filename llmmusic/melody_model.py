@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .melody import MelodyTokenizer
+from .progress import report as progress_report
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -272,6 +273,7 @@ def train_model(model: MelodyTransformer, train: Sequence[Sequence[int]], valida
         val = evaluate_loss(model, validation, device=device)
         row = {"epoch": epoch, "train_loss": total_loss / max(count, 1), "val_loss": val, "seconds": seconds}
         rows.append(row)
+        progress_report(f"epoch {epoch}/{config.epochs}: val loss {val:.3f} ({seconds:.1f} s)")
         if progress is not None:
             progress(row)
         if keep_best and (val < best or best_state is None):

@@ -38,6 +38,7 @@ import pandas as pd
 
 from .llm import LLMClient, Reply
 from .piece import TRACKS, Piece
+from .progress import report as progress_report
 
 log = logging.getLogger(__name__)
 
@@ -861,6 +862,7 @@ def run_items(client: LLMClient, items: Sequence[Item], tasks: Sequence[Task], m
 
         iterator = tqdm(list(iterator), desc="pieces")
     for k, item in iterator:
+        progress_report(f"piece {k + 1}/{len(items)}", every_s=10)
         for task in tasks:
             for mode in modes:
                 if mode_limits and mode in mode_limits and k >= mode_limits[mode]:
@@ -986,6 +988,30 @@ def read_results(path: str | Path) -> pd.DataFrame:
     """The rows written by :func:`write_results`, as a frame (raises as :func:`read_result_rows`)."""
     return pd.DataFrame(read_result_rows(path))
 
+
+
+def summarize_results(path: str | Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame | None:
+    """:func:`summarize` of a results file over the standard questions (``llm-genre``, ``llm-style``,
+    ``human-folder``, ``human-topmagd``), if it exists.
+
+    Returns:
+        One row per question and mode (n, accuracy and macro-F1 with intervals, top-3, chance),
+        or ``None`` when there is no results file (or no row of a standard question).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    results = read_results(path)
+    if results.empty:
+        return None
+    tasks = standard_tasks()
+    results = results[results["task"].isin(list(tasks))]
+    if results.empty:
+        return None
+    summary = summarize(results, list(tasks.values()), n_boot=n_boot, seed=seed)
+    columns = ["task", "mode", "n", "accuracy", "acc_low", "acc_high", "macro_f1", "top3", "chance_uniform",
+               "chance_majority", "unparsed"]
+    return summary[[c for c in columns if c in summary.columns]]
 
 # ---------------------------------------------------------------------------------------------- chapter helpers
 def run_sets(client: LLMClient, sets: Sequence[EvalSet], modes: Sequence[str], *, max_events: int | None = 32,
