@@ -11,6 +11,10 @@ through :meth:`Provenance.figure`, :meth:`Provenance.table` or :meth:`Provenance
 * appends the same record as JSON to ``book/executed/provenance/<notebook>.json``, which the
   book's provenance page lists.
 
+:meth:`Provenance.summary` records what the chapter shows in a few lines quoting its measured numbers
+(and optional rows for the book's headline table); ``llmmusic book`` puts those lines at the top of
+the chapter's page and the rows on the intro page (:mod:`llmmusic.headline`).
+
 ``LLMMUSIC_BOOK_EXECUTED`` overrides the folder ``book/executed``.
 
 Used in: every notebook (notebooks/01_prompt_design.py, notebooks/02_dataset_statistics.py, ...).
@@ -28,7 +32,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import __version__, atomic
 
@@ -419,6 +423,35 @@ class Provenance:
             player = (f'<audio class="prov-audio" controls preload="none" src="{src}">'
                       f'<a href="{src}">{src}</a></audio>')
             _display(HTML(self._caption_html("audio", record) + player + stamp_html(record)))
+        return record
+
+    def summary(self, lines: Sequence[str], headline: Sequence[Mapping[str, Any]] = ()) -> ProvenanceRecord:
+        """Record and show what the chapter shows: 3-5 Markdown lines that quote its measured numbers.
+
+        ``llmmusic book`` repeats the lines at the top of the chapter's page ("What this chapter shows").
+
+        Args:
+            lines: one finding per line (Markdown; a leading ``*`` or ``-`` is dropped).
+            headline: rows for the book's headline table on the intro page, each
+                ``{"finding": str, "value": float}`` plus optional ``"measure"`` (default accuracy),
+                ``"low"``, ``"high"`` (95 % interval), ``"chance"`` and ``"n"``.
+        Raises:
+            ValueError: no line, or a headline row without a finding or a value.
+        """
+        shown = [str(line).strip().lstrip("*-").strip() for line in lines if str(line).strip()]
+        if not shown:
+            raise ValueError(f"{self.notebook}: a summary needs at least one line")
+        rows = []
+        for row in headline:
+            if not row.get("finding") or row.get("value") is None:
+                raise ValueError(f"{self.notebook}: a headline row needs a finding and a value, got {dict(row)!r}")
+            rows.append({k: None if isinstance(v, float) and v != v else v for k, v in _jsonable(dict(row)).items()})
+        record = self._record("summary", "chapter_summary", "What this chapter shows.", [],
+                              {"lines": shown, "headline": rows})
+        if self.show:
+            from IPython.display import HTML, Markdown
+
+            _display(Markdown("\n".join(f"* {line}" for line in shown)), HTML(stamp_html(record)))
         return record
 
 
