@@ -58,3 +58,105 @@ def test_every_stored_call_is_in_the_main_file_alone(tmp_path):
     assert not copy.with_name("c.sqlite-wal").exists()
     copied = CallCache(copy)
     assert [copied.get(k).text for k in keys] == ["reply 0", "reply 1", "reply 2"]
+
+
+def test_key_is_pinned_to_its_canonical_json():
+    """Compact separators, UTF-8 (not ASCII escapes), sorted keys: the committed caches are keyed so, and a
+    change here would miss every one of their calls."""
+    import hashlib
+    import json
+
+    req = {"model": "m", "messages": [{"role": "user", "content": "café ♪ — 8 bars"}], "temperature": 0.6, "seed": 7}
+    canonical = '{"messages":[{"content":"café ♪ — 8 bars","role":"user"}],"model":"m","seed":7,"temperature":0.6}'
+    assert json.dumps(req, sort_keys=True, separators=(",", ":"), ensure_ascii=False) == canonical
+    assert cache_key(req) == hashlib.sha256(canonical.encode()).hexdigest() == \
+        "8c73e5d9f7efed954017223ff457c3ecba4febd669d24927cb7f9238edcbdd18"
+
+
+def test_every_field_comes_back_and_missing_ones_have_defaults(tmp_path):
+    import sqlite3
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    cache.put("k", {"r": 1}, CachedCall("k", "text", "length", {"prompt_tokens": 2}, {"content": []}, 2.5, 99.0))
+    assert cache.get("k") == CachedCall("k", "text", "length", {"prompt_tokens": 2}, {"content": []}, 2.5, 99.0)
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:  # a row with only what the schema requires
+        conn.execute("INSERT INTO calls (key, request, text) VALUES ('bare', '{}', 'x')")
+    assert cache.get("bare") == CachedCall("bare", "x", None, {}, None, 0.0, 0.0)
+
+
+def test_one_connection_per_thread_which_close_may_close_from_another(tmp_path):
+    cache = CallCache(tmp_path / "c.sqlite")
+    assert cache._conn() is cache._conn()
+    worker: list = []
+    thread = threading.Thread(target=lambda: worker.append(cache._conn()))
+    thread.start()
+    thread.join()
+    assert worker[0] is not cache._conn()
+    cache.close()  # closes the worker's connection too, from this thread
+    cache.put("k", {}, CachedCall("k", "after close", "stop"))  # a new connection
+    assert cache.get("k").text == "after close"
+
+
+def test_a_cache_in_memory_is_shared_by_threads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = CallCache(":memory:")
+    req = {"model": "m"}
+    key = cache_key(req)
+    cache.put(key, req, CachedCall(key, "in memory", "stop"))
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(cache.get(key).text))
+    reader.start()
+    reader.join()
+    assert seen == ["in memory"] and len(cache) == 1
+    assert list(tmp_path.iterdir()) == []  # no file made
+
+
+def test_the_folder_is_made_and_the_request_is_kept_as_canonical_json(tmp_path):
+    """The request beside each reply is what a reader audits: its JSON with sorted keys."""
+    import json
+    import sqlite3
+
+    path = tmp_path / "a" / "b" / "c.sqlite"  # two missing folders
+    cache = CallCache(path)
+    req = {"temperature": 0.6, "model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    key = cache_key(req)
+    cache.put(key, req, CachedCall(key, "reply", "stop", created=123.5))
+    with sqlite3.connect(path) as conn:
+        stored, logprobs = conn.execute("SELECT request, logprobs FROM calls WHERE key=?", (key,)).fetchone()
+    assert stored == json.dumps(req, sort_keys=True) and json.loads(stored) == req
+    assert logprobs is None  # no log-probabilities asked for: none stored
+    assert cache.get(key).created == 123.5
+
+
+def test_a_call_without_a_time_is_stamped_when_stored(tmp_path):
+    import time
+
+    cache = CallCache(tmp_path / "c.sqlite")
+    before = time.time()
+    cache.put("k", {}, CachedCall("k", "reply", "stop"))
+    assert before <= cache.get("k").created <= time.time()
+
+
+def test_checkpoint_empties_the_write_ahead_log(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = CallCache(path)
+    for i in range(5):
+        cache.put(str(i), {"i": i}, CachedCall(str(i), "x" * 10_000, "stop"))
+    cache.checkpoint()
+    wal = path.with_name("c.sqlite-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert len(CallCache(path)) == 5
+
+
+def test_a_file_that_is_no_cache_is_named(tmp_path):
+    import pytest
+
+    from llmmusic.errors import DataError
+
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(DataError) as exc:
+        CallCache(path)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: not a call cache") and "move it away to start an empty cache" in message
+    assert path.read_text().startswith("these are my notes")  # left as it was
