@@ -34,6 +34,7 @@ METRICS: dict[str, str] = {
     "in_key_share": "share of melody notes in the best-fitting major/minor key",
     "repetition": "share of non-empty 1-bar patterns repeating an earlier bar (pitched tracks)",
     "drum_keys": "distinct drum keys used",
+    "drums_in_unison": "1 when 2+ drum keys all hit the same steps of the first bar, else 0",
 }
 
 
@@ -70,7 +71,17 @@ def piece_probe(piece: Piece) -> dict[str, float]:
         "in_key_share": scale_consistency(piece.melody),
         "repetition": repetition(piece),
         "drum_keys": float(len({n.pitch for n in piece.rhythm})),
+        "drums_in_unison": drums_in_unison(piece),
     }
+
+
+def drums_in_unison(piece: Piece) -> float:
+    """1.0 when the drum track uses 2+ keys and every key hits the same steps of the first bar, else 0.0."""
+    steps: dict[int, set[int]] = {}
+    for n in piece.rhythm:
+        if n.start < TICKS_PER_BAR:
+            steps.setdefault(n.pitch, set()).add(n.start)
+    return float(len(steps) > 1 and len({frozenset(v) for v in steps.values()}) == 1)
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:

@@ -23,6 +23,10 @@ def test_all_notes_at_tick_zero():
     assert m["tick0_share"] == 1.0
     assert m["onsets_per_note"] == pytest.approx(1 / 6)
     assert m["bars_used"] == 1 and m["drum_keys"] == 2
+    assert m["drums_in_unison"] == 1.0  # kick and hi-hat on the same step
+    groove = _piece([], rhythm=[Note(36, 120, 90, 0), Note(38, 120, 90, 480), Note(36, 120, 90, 960)])
+    assert piece_probe(groove)["drums_in_unison"] == 0.0
+    assert piece_probe(_piece([], rhythm=[Note(36, 120, 90, 0)]))["drums_in_unison"] == 0.0  # one key: no unison
 
 
 def test_c_major_scale_is_in_key_with_maximal_entropy_for_seven_classes():
