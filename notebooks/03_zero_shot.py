@@ -345,6 +345,14 @@ else:
                    f"({item.source}, {item.id}).")
         prov.audio(item.piece, f"{'correct' if correct else 'wrong'}_example", caption=caption)
 
+# %%
+shown_mode = "free" if "free" in modes_used else modes_used[0]
+top = conc[conc["mode"] == shown_mode].sort_values("share", ascending=False).iloc[0]
+prov.summary([f"**{r.task}** ({shown_mode} answers): accuracy {r.accuracy:.3f} (95 % CI {r.acc_low:.3f}-{r.acc_high:.3f}, "
+              f"{int(r.n)} pieces) against uniform chance {r.chance_uniform:.3f} and majority {r.chance_majority:.3f}."
+              for r in summary[summary["mode"] == shown_mode].itertuples()]
+             + [f"The most common answer to **{top.task}** was {top.most_common}: {top.share:.0%} of its answers."])
+
 # %% [markdown]
 # ## Discussion
 #
