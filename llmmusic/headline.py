@@ -39,8 +39,8 @@ def zeroshot_rows(folder: str | Path = ZEROSHOT_DIR, mode: str = "free", n_boot:
     """Headline rows of the zero-shot results in ``<folder>/results.jsonl`` (none if it is absent).
 
     Returns:
-        ``[{"finding", "measure", "value", "low", "high", "chance", "n", "source"}]``, one per question
-        asked in ``mode``.
+        ``[{"finding", "measure", "value", "low", "high", "chance", "n", "source", "note"}]``, one per
+        question asked in ``mode`` (``note`` names the results file and its hash, shown under the table).
     """
     from .provenance import hash_input, relative_to_root
     from .zeroshot import summarize_results
@@ -50,14 +50,15 @@ def zeroshot_rows(folder: str | Path = ZEROSHOT_DIR, mode: str = "free", n_boot:
     if summary is None:
         return []
     sha = str(hash_input(results)["sha256"])[:12]
-    source = (f"{{doc}}`chapter 3 </book/executed/{ZEROSHOT_CHAPTER}>`, results file "
-              f"`{relative_to_root(results)}` (sha256 `{sha}`)")
+    source = f"{{doc}}`chapter 3 </book/executed/{ZEROSHOT_CHAPTER}>`, its results file"
+    note = (f"Zero-shot rows: the {mode}-text answers in `{relative_to_root(results)}` (sha256 `{sha}`), "
+            f"{n_boot} bootstrap resamples.")
     rows = []
     for _, r in summary[summary["mode"] == mode].iterrows():
         rows.append({"finding": QUESTIONS.get(r["task"], r["task"]), "measure": "accuracy",
                      "value": r["accuracy"], "low": r.get("acc_low"), "high": r.get("acc_high"),
                      "chance": _chance(r.get("chance_uniform"), r.get("chance_majority")), "n": int(r["n"]),
-                     "source": source})
+                     "source": source, "note": note})
     return rows
 
 
@@ -89,12 +90,15 @@ def chapter_rows(executed_dir: str | Path, skip: Sequence[str] = (ZEROSHOT_CHAPT
         if rec.get("kind") != "summary" or rec["notebook"] in skip:
             continue
         ran = _injected(executed_dir / f"{rec['notebook']}.ipynb")
-        note = (" with " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in ran.items())) if ran else ""
+        params = (" with " + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in ran.items())) if ran else ""
         number = int(rec["notebook"][:2]) if rec["notebook"][:2].isdigit() else rec["notebook"]
+        note = (f"Chapter {number} rows: its run of {rec.get('time')} at commit "
+                f"`{str(rec.get('git_commit'))[:10]}`, from its provenance records.")
         for row in (rec.get("extra") or {}).get("headline") or []:
             chance = row.get("chance")
             rows.append({**row, "chance": chance if isinstance(chance, str) else _chance(chance, None),
-                         "source": f"{{doc}}`chapter {number} </book/executed/{rec['notebook']}>`{note}"})
+                         "source": f"{{doc}}`chapter {number} </book/executed/{rec['notebook']}>`{params}",
+                         "note": note})
     return rows
 
 
@@ -124,7 +128,8 @@ def headline_markdown(executed_dir: str | Path, zeroshot_dir: str | Path = ZEROS
         n = "" if r.get("n") is None else str(int(r["n"]))
         lines.append(f"| {_cell(r['finding'])} | {_cell(r.get('measure', 'accuracy'))} | **{_number(r['value'])}** | "
                      f"{interval} | {_cell(r.get('chance') or '')} | {n} | {r['source']} |")
-    return "\n".join(lines) + "\n"
+    notes = list(dict.fromkeys(r["note"] for r in rows if r.get("note")))
+    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 
 def _cell(text: Any) -> str:

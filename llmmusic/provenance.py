@@ -26,6 +26,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -431,14 +432,14 @@ class Provenance:
         ``llmmusic book`` repeats the lines at the top of the chapter's page ("What this chapter shows").
 
         Args:
-            lines: one finding per line (Markdown; a leading ``*`` or ``-`` is dropped).
+            lines: one finding per line (Markdown; a leading bullet, ``* `` or ``- ``, is dropped).
             headline: rows for the book's headline table on the intro page, each
                 ``{"finding": str, "value": float}`` plus optional ``"measure"`` (default accuracy),
                 ``"low"``, ``"high"`` (95 % interval), ``"chance"`` and ``"n"``.
         Raises:
             ValueError: no line, or a headline row without a finding or a value.
         """
-        shown = [str(line).strip().lstrip("*-").strip() for line in lines if str(line).strip()]
+        shown = [re.sub(r"^[*-]\s+", "", str(line).strip()) for line in lines if str(line).strip()]
         if not shown:
             raise ValueError(f"{self.notebook}: a summary needs at least one line")
         rows = []
