@@ -85,12 +85,13 @@ def drums_in_unison(piece: Piece) -> float:
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and its normal-approximation 95 % interval, NaNs left out."""
+    """(mean, low, high): the mean and its normal-approximation 95 % interval, NaNs left out, the interval
+    kept within the values' range (a share cannot go below 0)."""
     x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     if len(x) == 0:
         return float("nan"), float("nan"), float("nan")
     half = 1.96 * x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else float("nan")
-    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+    return float(x.mean()), float(max(x.min(), x.mean() - half)), float(min(x.max(), x.mean() + half))
 
 
 def legibility_features(pieces: Sequence[Piece]) -> np.ndarray:
