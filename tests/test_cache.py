@@ -158,5 +158,6 @@ def test_a_file_that_is_no_cache_is_named(tmp_path):
     with pytest.raises(DataError) as exc:
         CallCache(path)
     message = str(exc.value)
-    assert message.startswith(f"{path}: not a call cache") and "move it away to start an empty cache" in message
+    assert message.startswith(f"{path}: not a call cache")
+    assert message.endswith("expected an SQLite file written by llmmusic (move it away to start an empty cache)")
     assert path.read_text().startswith("these are my notes")  # left as it was
