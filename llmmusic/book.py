@@ -463,7 +463,7 @@ def chapter_summary(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], bo
     """The lines of "What this chapter shows" and whether the chapter wrote them itself.
 
     The chapter's :meth:`~llmmusic.provenance.Provenance.summary`, else (at most four) captions of its
-    figures, tables and clips that quote a number.
+    figures, tables and clips that quote a measured number (two digits or more, or a percentage).
     """
     for rec in records:
         if rec.get("kind") == "summary":
@@ -471,7 +471,8 @@ def chapter_summary(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], bo
     captions: list[str] = []
     for rec in records:
         caption = str(rec.get("caption") or "").strip()
-        if rec.get("kind") in ("figure", "table", "audio") and re.search(r"\d", caption) and caption not in captions:
+        quotes = re.search(r"\d[.,]?\d|\d\s?%", caption)  # a measured number, not "rows sum to 1"
+        if rec.get("kind") in ("figure", "table", "audio") and quotes and caption not in captions:
             captions.append(caption)
     return captions[:4], False
 
