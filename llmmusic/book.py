@@ -17,7 +17,8 @@
 5. **present** every executed chapter (:func:`present_notebook`): the parameters and set-up cells
    are folded (tag ``hide-input``), and the title is followed by "What this chapter shows" (its
    :meth:`~llmmusic.provenance.Provenance.summary`, else the captions of its results that quote
-   numbers) and a "Rerun this chapter" box with the commands and downloads for that page;
+   numbers) and a "Rerun this chapter" box with the commands and downloads for that page (the
+   chapter sources are copied to ``book/executed/sources/`` for them, whatever the source folder);
 6. **record** the parameters, wall time and slowest cells of every chapter and lab in
    ``book/_build/run-info.json``, and write the generated parts of the provenance page
    (``book/executed/provenance_records.md``) and of the intro page (the headline table,
@@ -71,6 +72,7 @@ CHAPTER_PATTERN = "[0-9][0-9]_*.py"
 EXECUTED = Path("book") / "executed"  # relative to the book's source folder
 RECORDS_PAGE = "provenance_records.md"
 LABS = "labs"  # executed course labs, under the executed folder
+SOURCES = "sources"  # copies of the chapter sources (.py and paired .ipynb) offered for download, ditto
 RUN_INFO = "run-info.json"
 FOLD_TAG = "hide-input"  # parameters and set-up cells: code folded, outputs shown
 ENGINE = "llmmusic-progress"  # the papermill engine that reports each cell (see CellProgress)
@@ -499,8 +501,8 @@ def _rerun_markdown(name: str, parameters: Mapping[str, Any], repository: str | 
         "```", "",
         "Every parameter is in the folded cell tagged `parameters` below; `-p NAME VALUE` changes one.",
         f"Download: {{download}}`executed notebook <{name}.ipynb>` · "
-        f"{{download}}`source notebook </notebooks/{name}.ipynb>` · "
-        f"{{download}}`Jupytext source </notebooks/{name}.py>`",
+        f"{{download}}`source notebook <{SOURCES}/{name}.ipynb>` · "
+        f"{{download}}`Jupytext source <{SOURCES}/{name}.py>`",
         ":::"])
 
 
@@ -837,6 +839,11 @@ def build_book(chapters: Sequence[str] | None = None, params: Mapping[str, Any] 
     from .provenance import load_records
 
     records = load_records(executed_dir)
+    (executed_dir / SOURCES).mkdir(parents=True, exist_ok=True)
+    for chapter in found:  # the rerun boxes' downloads, beside the pages whatever the source folder
+        sync_pair(chapter)
+        for source in (chapter.source, chapter.paired):
+            shutil.copy2(source, executed_dir / SOURCES / source.name)
     for run in runs.values():  # every chapter page, run now or kept, gets its summary, box and folds
         if run.status in ("executed", "kept") and run.output:
             present_notebook(run.output, [r for r in records if r["notebook"] == run.notebook], repository_url(src))

@@ -36,3 +36,41 @@ def require_shared(shared_data: Path, *parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent from the shared data folder")
     return path
+
+
+def copy_book_sources(dest: Path, course: bool = False) -> Path:
+    """The book's source files (``_config.yml``, ``_toc.yml``, ``book/``; ``course/`` too if asked), not their
+    executed or built parts, copied under ``dest``."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO_ROOT / name, dest / name)
+    shutil.copytree(REPO_ROOT / "book", dest / "book", ignore=shutil.ignore_patterns("_build", "executed"))
+    if course:
+        shutil.copytree(REPO_ROOT / "course", dest / "course", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def small_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """``llmmusic book --small`` (every chapter and lab) built once per session in a temporary copy of the
+    sources: ``(source folder, run-info)``; the HTML is in ``<source>/book/_build/html``.
+
+    ``LLMMUSIC_BOOK_SRC`` names the source folder of a book already built that way instead (``.`` after
+    ``llmmusic book --small``).
+    """
+    import json
+
+    given = os.environ.get("LLMMUSIC_BOOK_SRC")
+    if given:
+        src = Path(given).resolve()
+        return src, json.loads((src / "book" / "_build" / "run-info.json").read_text(encoding="utf-8"))
+    from llmmusic.book import build_book
+    from llmmusic.dataset import pick_dataset
+
+    if pick_dataset() is None:
+        pytest.skip("no generated dataset under data/llm-midi (the book's chapters read one)")
+    src = copy_book_sources(tmp_path_factory.mktemp("small-book"), course=True)
+    info = build_book(small=True, src=src, quiet=True, command="llmmusic book --small (pytest)")
+    return src, info
