@@ -55,17 +55,22 @@ class Chromium:
              "--no-first-run", "--disable-extensions", "--mute-audio", "--remote-debugging-port=0",
              f"--user-data-dir={profile}", "--window-size=1280,1000", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        port = self._devtools_port(timeout_s=90)
-        from urllib.request import urlopen
+        try:
+            port = self._devtools_port(timeout_s=90)
+            from urllib.request import urlopen
 
-        with urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
-            target = next(t for t in json.load(reply) if t["type"] == "page")
-        self.loop = asyncio.new_event_loop()
-        self.ws = self.loop.run_until_complete(self._connect(target["webSocketDebuggerUrl"]))
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.call(f"{domain}.enable")
+            with urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
+                target = next(t for t in json.load(reply) if t["type"] == "page")
+            self.loop = asyncio.new_event_loop()
+            self.ws = self.loop.run_until_complete(self._connect(target["webSocketDebuggerUrl"]))
+            self.next_id = 0
+            self.events: list[dict[str, Any]] = []
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                self.call(f"{domain}.enable")
+        except BaseException:  # no browser left behind by a failed start
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def _devtools_port(self, timeout_s: float) -> int:
         assert self.proc.stderr is not None
