@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from llmmusic import cnn
-from llmmusic.stats import pick_dataset
+from llmmusic.experiments import cnn
+from llmmusic.analysis.stats import pick_dataset
 
 RESULTS = Path(__file__).parent / "results" / "cnn.json"
 HEADS = {"genre": [f"g{i}" for i in range(13)], "style": [f"s{i}" for i in range(25)]}

@@ -31,10 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmmusic.dataset import DEFAULT_DATASET
-from llmmusic.generate import GenerateConfig, Generator
-from llmmusic.llm import LLMClient
-from llmmusic.server import EmbeddedServer, assemble_model, build_dir
+from llmmusic.data.dataset import DEFAULT_DATASET
+from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.llm import LLMClient
+from llmmusic.generation.server import EmbeddedServer, assemble_model, build_dir
 
 RESULTS = Path(__file__).parent / "results" / "generate.json"
 

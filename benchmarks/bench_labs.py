@@ -49,8 +49,8 @@ def cpu_model() -> str:
 
 def dataset_facts() -> dict:
     """Which dataset the labs read and how many valid pieces it holds."""
-    from llmmusic.dataset import load_manifest, valid_rows
-    from llmmusic.stats import pick_dataset
+    from llmmusic.data.dataset import load_manifest, valid_rows
+    from llmmusic.analysis.stats import pick_dataset
 
     folder = pick_dataset()
     if folder is None:

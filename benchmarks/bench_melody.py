@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from llmmusic.melody import MelodyTokenizer
-from llmmusic.melody_experiment import DataConfig, prepare, sequences
-from llmmusic.melody_model import TrainConfig, build_model, train_model
+from llmmusic.experiments.melody import MelodyTokenizer
+from llmmusic.experiments.melody.experiment import DataConfig, prepare, sequences
+from llmmusic.experiments.melody.model import TrainConfig, build_model, train_model
 
 RESULTS = Path(__file__).parent / "results" / "melody.json"
 

@@ -54,21 +54,21 @@ MODULES: dict[str, dict] = {
 #: after a change to a function, rerun and look at its survivors again.
 _SQL_CASE = "SQL keywords, PRAGMA names and unquoted identifiers are case-insensitive in SQLite (equivalent)"
 ACCEPTED: dict[str, str] = {
-    **{f"llmmusic.cache.{name}": _SQL_CASE for name in (
+    **{f"llmmusic.generation.cache.{name}": _SQL_CASE for name in (
         "xǁCallCacheǁ__init____mutmut_20", "xǁCallCacheǁ__init____mutmut_21", "xǁCallCacheǁ__init____mutmut_23",
         "xǁCallCacheǁ__init____mutmut_24", "xǁCallCacheǁput__mutmut_6", "xǁCallCacheǁput__mutmut_7",
         "xǁCallCacheǁput__mutmut_21", "xǁCallCacheǁput__mutmut_22", "xǁCallCacheǁ__len____mutmut_3",
         "xǁCallCacheǁ__len____mutmut_4", "xǁCallCacheǁ_conn__mutmut_35", "xǁCallCacheǁ_conn__mutmut_36",
         "xǁCallCacheǁ_conn__mutmut_39", "xǁCallCacheǁ_conn__mutmut_40", "xǁCallCacheǁcheckpoint__mutmut_3",
         "xǁCallCacheǁcheckpoint__mutmut_4", "xǁCallCacheǁget__mutmut_7", "xǁCallCacheǁget__mutmut_8")},
-    "llmmusic.cache.x_cache_key__mutmut_17": "codec names are case-insensitive: 'UTF-8' is 'utf-8' (equivalent)",
-    "llmmusic.cache.x_cache_key__mutmut_5": "ensure_ascii=None is falsy, as False (equivalent)",
-    "llmmusic.cache.xǁCallCacheǁ__init____mutmut_4": "for ':memory:' the changed test makes the folder '.', "
+    "llmmusic.generation.cache.x_cache_key__mutmut_17": "codec names are case-insensitive: 'UTF-8' is 'utf-8' (equivalent)",
+    "llmmusic.generation.cache.x_cache_key__mutmut_5": "ensure_ascii=None is falsy, as False (equivalent)",
+    "llmmusic.generation.cache.xǁCallCacheǁ__init____mutmut_4": "for ':memory:' the changed test makes the folder '.', "
                                                     "which exists: no effect (equivalent)",
-    "llmmusic.cache.xǁCallCacheǁ__init____mutmut_5": "as __init__ 4 (equivalent)",
-    "llmmusic.cache.xǁCallCacheǁ_conn__mutmut_27": "the busy timeout (60 s, sqlite's default 5 s) only matters while "
+    "llmmusic.generation.cache.xǁCallCacheǁ__init____mutmut_5": "as __init__ 4 (equivalent)",
+    "llmmusic.generation.cache.xǁCallCacheǁ_conn__mutmut_27": "the busy timeout (60 s, sqlite's default 5 s) only matters while "
                                                   "another writer holds the lock for seconds; no unit test waits so",
-    "llmmusic.cache.xǁCallCacheǁ_conn__mutmut_29": "busy timeout 61 s instead of 60 s (equivalent in effect)",
+    "llmmusic.generation.cache.xǁCallCacheǁ_conn__mutmut_29": "busy timeout 61 s instead of 60 s (equivalent in effect)",
 }
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from llmmusic.errors import DataError
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

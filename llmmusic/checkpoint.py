@@ -5,7 +5,7 @@ tensors and every other fact (heads, configuration, history, data splits) as one
 read with ``torch.load(weights_only=True)``, whose unpickler rebuilds tensors and plain containers
 only, so a crafted file raises an error instead of running code.
 
-Used in: ``llmmusic.cnn`` and ``llmmusic.melody_model`` (``llmmusic cnn|melody train|eval``).
+Used in: ``llmmusic.experiments.cnn`` and ``llmmusic.experiments.melody.model`` (``llmmusic cnn|melody train|eval``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import DataError
+from llmmusic.errors import DataError
 
 FORMAT = "llmmusic-checkpoint-v1"
 
@@ -34,7 +34,7 @@ def save(path: str | os.PathLike, state_dict: Mapping[str, Any], meta: Mapping[s
     """Write ``state_dict`` (tensors) and ``meta`` (JSON-able facts) to ``path`` atomically."""
     import torch
 
-    from . import atomic
+    from llmmusic import atomic
 
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "state_dict": dict(state_dict),

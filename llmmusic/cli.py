@@ -23,8 +23,8 @@ import sys
 import threading
 from typing import Iterator
 
-from . import __version__, commands
-from .errors import Interrupted, UserError
+from llmmusic import __version__, commands
+from llmmusic.errors import Interrupted, UserError
 
 #: Errors that describe a bad input rather than a fault of the program: shown without their type.
 USER_ERRORS = (UserError, OSError, ValueError, LookupError, sqlite3.Error)

@@ -4,7 +4,7 @@ The lock is an ``flock`` on ``<folder>/.llmmusic.lock``, which holds the pid of 
 releases it when the holder exits, however it exits (``kill -9`` included): a lock file left by a dead
 process is simply taken over. The file is removed when the lock is released.
 
-Used in: ``llmmusic.generate.Generator.run``.
+Used in: ``llmmusic.generation.generate.Generator.run``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 
-from .errors import DatasetLocked
+from llmmusic.errors import DatasetLocked
 
 LOCK_FILE = ".llmmusic.lock"
 

@@ -1,4 +1,5 @@
-"""Where the package keeps its machine-local caches (built server binary, assembled model).
+"""Where things live: the repository root (``ROOT``) and the package's machine-local caches
+(built server binary, assembled model) under :func:`home`.
 
 ``LLMMUSIC_HOME`` overrides the default ``~/.cache/llmmusic``.
 """
@@ -7,6 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+#: The repository root: the folder holding ``llmmusic/``, ``data/``, ``notebooks/`` and ``book/``.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def home() -> Path:

@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: llmmusic,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -29,7 +31,7 @@
 # about a genre into the notes?
 
 # %% tags=["parameters"]
-dataset = None          # the paper-prompt dataset; None: llmmusic.dataset.PAPER_DATASET (data/llm-midi/embedded-v1)
+dataset = None          # the paper-prompt dataset; None: llmmusic.data.dataset.PAPER_DATASET (data/llm-midi/embedded-v1)
 free_dataset = None     # the same grid with free-form decoding; None: data/llm-midi/embedded-free-v1
 example_genre = None    # genre of the live example; None: the first valid piece of the dataset
 example_style = None    # style of the live example (with example_genre)
@@ -53,16 +55,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import plots, probe, stats
-from llmmusic.cache import CallCache
-from llmmusic.dataset import FREE_DATASET, PAPER_DATASET, load_manifest, load_params, load_pieces, valid_rows
-from llmmusic.llm import CacheMiss, LLMClient
-from llmmusic.piece import TICKS_PER_BAR
-from llmmusic.generate import GenerateConfig, Generator, plan_songs
-from llmmusic.prompts import build_generation_messages, generation_schema
-from llmmusic.provenance import ROOT, Provenance, notice, relative_to_root
-from llmmusic.variants import get_variant, variant_table
-from llmmusic.taxonomy import PAPER_TO_FOLDER, PAPER_TO_TOPMAGD, get_taxonomy
+from llmmusic.book import plots
+from llmmusic.analysis import probe
+from llmmusic.analysis import stats
+from llmmusic.generation.cache import CallCache
+from llmmusic.data.dataset import FREE_DATASET, PAPER_DATASET, load_manifest, load_params, load_pieces, valid_rows
+from llmmusic.generation.llm import CacheMiss, LLMClient
+from llmmusic.data.piece import TICKS_PER_BAR
+from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.prompts import build_generation_messages, generation_schema
+from llmmusic.book.provenance import ROOT, Provenance, notice, relative_to_root
+from llmmusic.generation.variants import get_variant, variant_table
+from llmmusic.data.taxonomy import PAPER_TO_FOLDER, PAPER_TO_TOPMAGD, get_taxonomy
 
 dataset_dir = Path(dataset) if dataset else PAPER_DATASET
 if not (dataset_dir / "manifest.jsonl").exists():
@@ -91,7 +95,7 @@ print(f"dataset: {relative_to_root(dataset_dir)} ({len(manifest)} attempts; run 
 # ## The prompt
 #
 # Every piece of the dataset comes from one system message and one user message. Here they are,
-# built by `llmmusic.prompts.build_generation_messages` for one cell of the grid, in the `paper`
+# built by `llmmusic.generation.prompts.build_generation_messages` for one cell of the grid, in the `paper`
 # variant that reproduces the prompt as written:
 
 # %%
@@ -124,7 +128,7 @@ print("\n".join(difflib.unified_diff(paper_user.splitlines(), corrected_user.spl
 
 # %% [markdown]
 # With **schema-constrained decoding** the same request also carries a JSON schema
-# (`llmmusic.prompts.generation_schema`) that the server enforces token by token: the four tracks,
+# (`llmmusic.generation.prompts.generation_schema`) that the server enforces token by token: the four tracks,
 # the exact number of events per track, and every value range. One event of the melody track:
 
 # %%
@@ -188,7 +192,7 @@ print(f"{row['genre']} / {row['style']} / {row['mood']}, temperature {row['tempe
 print(text)
 
 # %% [markdown]
-# The reply is parsed by `llmmusic.parse.parse_reply`: strict JSON first, then lenient repairs
+# The reply is parsed by `llmmusic.generation.parse.parse_reply`: strict JSON first, then lenient repairs
 # (code fences, tuples, trailing prose), then the paper's clamping. The repairs it needed are
 # recorded with every attempt.
 
@@ -270,7 +274,7 @@ prov.figure(fig, "start_ticks",
 # The official script writes each track as a sequence: note-on, note-off after the duration, and the
 # next note's delta time measured from that note-off. A note that should start while another is
 # still sounding is pushed later. Chords written as several single-pitch events at the same start
-# become arpeggios, and a track never sounds two notes at once. `llmmusic.midi` reproduces this as
+# become arpeggios, and a track never sounds two notes at once. `llmmusic.data.midi` reproduces this as
 # `writer="official"`; our default writer (`exact`) places each note at its requested time.
 
 # %%
@@ -304,9 +308,9 @@ prov.audio(effect["official"], "writer_official_audio",
 # (chord qualities, drum names) without recommending any of it.
 #
 # Each variant is a versioned prompt with its own structured-outputs schema
-# (`llmmusic.variants`; `llmmusic generate --variant NAME`). On the embedded engine the schema is
+# (`llmmusic.generation.variants`; `llmmusic generate --variant NAME`). On the embedded engine the schema is
 # sent as a grammar that keeps the reply on one line, with `json.dumps`'s separators
-# (`llmmusic.grammar`), so the model spends its tokens on music, not indentation; on OpenAI the same
+# (`llmmusic.generation.grammar`), so the model spends its tokens on music, not indentation; on OpenAI the same
 # schema goes as `response_format`.
 
 # %%

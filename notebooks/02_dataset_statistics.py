@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: llmmusic,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -12,8 +14,8 @@
 #     name: python3
 #   llmmusic:
 #     small:
-#       n_pieces: 40
 #       n_human: 10
+#       n_pieces: 40
 #       n_pop909: 10
 # ---
 
@@ -27,7 +29,7 @@
 # a collection of human arrangements in five genres and the POP909 melodies {cite}`wang2020pop909`.
 
 # %% tags=["parameters"]
-dataset = None          # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET (else the largest in data/llm-midi)
+dataset = None          # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET (else the largest in data/llm-midi)
 n_pieces = None         # LLM pieces analysed; None: every valid piece
 n_human = 100           # human MIDI files sampled from shared/data/human-midi (spread over its 5 folder genres)
 n_pop909 = 100          # POP909 melodies (shared/data/pop909)
@@ -43,12 +45,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import plots, probe, stats
-from llmmusic.corpora import pop909_melodies, shared_data_dir
-from llmmusic.dataset import PAPER_DATASET, load_manifest, load_params, load_pieces
-from llmmusic.piece import TICKS_PER_QUARTER, TRACKS
-from llmmusic.provenance import Provenance, notice, relative_to_root
-from llmmusic.taxonomy import get_taxonomy
+from llmmusic.book import plots
+from llmmusic.analysis import probe
+from llmmusic.analysis import stats
+from llmmusic.data.corpora import pop909_melodies, shared_data_dir
+from llmmusic.data.dataset import PAPER_DATASET, load_manifest, load_params, load_pieces
+from llmmusic.data.piece import TICKS_PER_QUARTER, TRACKS
+from llmmusic.book.provenance import Provenance, notice, relative_to_root
+from llmmusic.data.taxonomy import get_taxonomy
 
 dataset_dir = stats.pick_dataset(dataset)
 if dataset_dir is None:
@@ -158,9 +162,9 @@ else:
 # %% [markdown]
 # ## Objective metrics, next to human music
 #
-# Per-piece metrics (definitions in `llmmusic.stats`): pitch-class entropy, scale consistency,
+# Per-piece metrics (definitions in `llmmusic.analysis.stats`): pitch-class entropy, scale consistency,
 # polyphony, note density, empty-beat rate, pitch range and mean duration, over the melody, chords
-# and bass. The human pieces are windows of `human_bars` bars read with `llmmusic.midi.read_midi`,
+# and bass. The human pieces are windows of `human_bars` bars read with `llmmusic.data.midi.read_midi`,
 # which assigns the same four roles to the parts of any MIDI file. POP909 has melodies only, so the
 # second table compares melodies (POP909 songs cut to windows of `human_bars` bars too). Counts are
 # per bar, because the LLM pieces span only about four bars (the tick-range quirk of chapter 1).

@@ -67,12 +67,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import metrics
-from llmmusic import zeroshot as Z
-from llmmusic.corpora import shared_data_dir
-from llmmusic.llm import LLMClient
-from llmmusic.provenance import Provenance, notice
-from llmmusic.stats import pick_dataset
+from llmmusic.analysis import metrics
+from llmmusic.experiments import zeroshot as Z
+from llmmusic.data.corpora import shared_data_dir
+from llmmusic.generation.llm import LLMClient
+from llmmusic.book.provenance import Provenance, notice
+from llmmusic.analysis.stats import pick_dataset
 
 cache_path = Path(cache) if cache else Z.DEFAULT_CACHE
 client = LLMClient(base_url=base_url, model=model, cache=cache_path, cache_only=cache_only)
@@ -107,7 +107,7 @@ print(f"prompt templates {Z.PROMPT_VERSION}; model {client.model_id}; cache {cac
 # piece share their beginning (the server keeps that part of the prompt computed). The system
 # message explains the JSON form in the terms of the generation prompt: MIDI pitch numbers, drum
 # keys on the rhythm track, ticks at 480 per quarter note. Human files are read with
-# `llmmusic.midi.read_midi`, which assigns the four roles (drums, lowest part as bass, highest
+# `llmmusic.data.midi.read_midi`, which assigns the four roles (drums, lowest part as bass, highest
 # mostly-monophonic part as melody, the rest merged into chords) and takes a 4-bar window, the span
 # the paper's 0-7680 tick range covers. At most `max_events` events per track are shown.
 #
@@ -131,7 +131,7 @@ print(f"\ntrue {example_task.word}: {example_task.true_of(example_item)}")
 # %% [markdown]
 # ### Four ways of asking
 #
-# * **free** (the paper's setting): the reply is free text. `llmmusic.zeroshot.parse_answer` reads it
+# * **free** (the paper's setting): the reply is free text. `llmmusic.experiments.zeroshot.parse_answer` reads it
 #   robustly: the whole reply equal to a candidate, then equal up to case and `_`/`-`/space, then the
 #   first candidate named as a whole word. Anything else is `unparsed` and counts as wrong.
 # * **score**: the same request also returns the model's log-probabilities. The server reports the
@@ -148,7 +148,7 @@ print(f"\ntrue {example_task.word}: {example_task.true_of(example_item)}")
 #
 # **Why first-token scoring.** The alternative is to force each candidate in turn as the complete
 # answer and add up the log-probabilities of its tokens (K requests per question,
-# `llmmusic.zeroshot.forced_score`). The table below tries it on the example piece. The reported
+# `llmmusic.experiments.zeroshot.forced_score`). The table below tries it on the example piece. The reported
 # values are the model's own probabilities (before the grammar), but a grammar walks the answer
 # greedily token by token and may take a tokenisation the model would not use (second table, on a
 # short text prompt: *Classical* spelled `Classic` + `a` + `l`), which ruins the sum unless the

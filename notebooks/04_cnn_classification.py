@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: llmmusic,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -14,10 +16,10 @@
 #     small:
 #       epochs: 2
 #       human_epochs: 2
-#       n_human: 60
-#       n_human_cv: 60
 #       n_boot: 100
 #       n_examples: 1
+#       n_human: 60
+#       n_human_cv: 60
 # ---
 
 # %% [markdown]
@@ -75,11 +77,15 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from llmmusic import baselines, cnn, metrics, pianoroll, stats
-from llmmusic.corpora import human_midi, label_folder_by_md5, lakh_labels as read_lakh_labels, shared_data_dir
-from llmmusic.dataset import load_params
-from llmmusic.provenance import Provenance, notice
-from llmmusic.taxonomy import FOLDER_GENRES, PAPER_TO_FOLDER, TOPMAGD_GENRES, get_taxonomy
+from llmmusic.analysis import baselines
+from llmmusic.experiments import cnn
+from llmmusic.analysis import metrics
+from llmmusic.data import pianoroll
+from llmmusic.analysis import stats
+from llmmusic.data.corpora import human_midi, label_folder_by_md5, lakh_labels as read_lakh_labels, shared_data_dir
+from llmmusic.data.dataset import load_params
+from llmmusic.book.provenance import Provenance, notice
+from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_TO_FOLDER, TOPMAGD_GENRES, get_taxonomy
 
 dataset_dir = stats.pick_dataset(dataset)
 if dataset_dir is None:
@@ -115,8 +121,8 @@ print(f"dataset {dataset_dir.name} ({taxonomy.name} taxonomy); torch {torch.__ve
 # the velocity of the note sounding there (or, in the *binary* variant, 1). Drum hits mark only their
 # onset, because drum durations mean nothing (and the LLM's are clamped to 240-960 ticks while human
 # drum notes are short). LLM-MIDI and human MIDI go through the same code: both are first read into
-# the same four-track `Piece` (human files by `llmmusic.midi.read_midi`, which assigns the four roles
-# to any file's parts), then drawn into the roll (`llmmusic.pianoroll`). Rolls are cached as `.npz`
+# the same four-track `Piece` (human files by `llmmusic.data.midi.read_midi`, which assigns the four roles
+# to any file's parts), then drawn into the roll (`llmmusic.data.pianoroll`). Rolls are cached as `.npz`
 # arrays keyed by the dataset's manifest hash.
 #
 # One quirk matters here. The paper's prompt asks for 8 bars but allows start times 0-7680 ticks,
@@ -161,7 +167,7 @@ prov.figure(fig, "roll_example", caption="One LLM piece as the network sees it (
 # %% [markdown]
 # ## Training: velocity or binary rolls?
 #
-# The network (`llmmusic.cnn.RollCNN`) is deliberately simple: a strided 3x3 convolution, three blocks
+# The network (`llmmusic.experiments.cnn.RollCNN`) is deliberately simple: a strided 3x3 convolution, three blocks
 # of 3x3 convolution + batch norm + ReLU + 2x2 max pooling, the maximum over time, and one linear head
 # for the genre and one for the style, trained together (the loss is the sum of both cross-entropies).
 # Training uses Adam, keeps the weights of the epoch with the lowest validation loss and stops after
@@ -204,7 +210,7 @@ prov.figure(fig, "training_curves", caption="Loss (train solid, validation dashe
 # **chance** (uniform guessing; always answering the training split's most frequent label), a
 # **non-neural baseline** (logistic regression and a random forest on hand-made features: pitch-class
 # histograms of melody, chords and bass, onset positions in the bar, drum keys, melodic intervals, and
-# per-track density, register, duration, velocity and polyphony; `llmmusic.baselines`), trained on the
+# per-track density, register, duration, velocity and polyphony; `llmmusic.analysis.baselines`), trained on the
 # same training split, and the **zero-shot LLM** of chapter 3 when its results exist. Top-3 counts the
 # true label among the three highest-scored ones; micro-F1 equals accuracy for single-label data.
 
@@ -298,7 +304,7 @@ elif human is not None:
 # ## Lakh MIDI with real TOP-MAGD labels
 #
 # Lakh MIDI files are labelled with TOP-MAGD genres (and MASD styles) by the md5 of their bytes
-# {cite}`ferraro2018genre`. `llmmusic.corpora.label_folder_by_md5` joins any folder of MIDI files to
+# {cite}`ferraro2018genre`. `llmmusic.data.corpora.label_folder_by_md5` joins any folder of MIDI files to
 # those labels: pass `lakh_dir` (a copy of `lmd_full` or `lmd_matched`) for the full evaluation. Without
 # it, the shared human collection serves: 319 of its files are byte-identical Lakh files.
 #

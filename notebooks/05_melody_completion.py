@@ -75,13 +75,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from llmmusic import melody as M
-from llmmusic import melody_experiment as X
-from llmmusic import melody_model as T
-from llmmusic.corpora import shared_data_dir
-from llmmusic.piece import TICKS_PER_BAR, Note, Piece
-from llmmusic.provenance import Provenance, notice
-from llmmusic.stats import pick_dataset
+from llmmusic.experiments import melody as M
+from llmmusic.experiments.melody import experiment as X
+from llmmusic.experiments.melody import model as T
+from llmmusic.data.corpora import shared_data_dir
+from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.book.provenance import Provenance, notice
+from llmmusic.analysis.stats import pick_dataset
 
 params = dict(dataset=dataset, train_corpus=train_corpus, phrase_bars=phrase_bars, llm_limit=llm_limit,
               human_limit=human_limit, human_max_bars=human_max_bars, window_phrases=window_phrases,

@@ -67,7 +67,7 @@ def small_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         src = Path(given).resolve()
         return src, json.loads((src / "book" / "_build" / "run-info.json").read_text(encoding="utf-8"))
     from llmmusic.book import build_book
-    from llmmusic.dataset import pick_dataset
+    from llmmusic.data.dataset import pick_dataset
 
     if pick_dataset() is None:
         pytest.skip("no generated dataset under data/llm-midi (the book's chapters read one)")

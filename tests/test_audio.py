@@ -1,4 +1,4 @@
-"""Tests of llmmusic.audio: both synthesizers write audible clips of the right length."""
+"""Tests of llmmusic.book.audio: both synthesizers write audible clips of the right length."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from llmmusic.audio import additive_synth, best_format, fluidsynth_available, render_audio
-from llmmusic.piece import Note, Piece
+from llmmusic.book.audio import additive_synth, best_format, fluidsynth_available, render_audio
+from llmmusic.data.piece import Note, Piece
 
 
 def four_track_piece() -> Piece:
@@ -65,7 +65,7 @@ def test_numpy_synth_has_the_notes_pitch() -> None:
 
 
 def test_drums_only_and_midi_path_input(tmp_path: Path) -> None:
-    from llmmusic.midi import piece_to_midi
+    from llmmusic.data.midi import piece_to_midi
 
     piece = Piece(rhythm=[Note(35, 240, 110, 0), Note(38, 240, 110, 480), Note(42, 240, 80, 960)])
     midi = tmp_path / "drums.mid"

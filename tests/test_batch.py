@@ -18,14 +18,14 @@ from typing import Any, Callable
 
 import pytest
 
-from llmmusic import batch
-from llmmusic.cache import CallCache
+from llmmusic.generation import batch
+from llmmusic.generation.cache import CallCache
 from llmmusic.cli import main
-from llmmusic.dataset import ManifestRow, read_manifest_rows
-from llmmusic.generate import GenerateConfig, Generator, plan_songs
-from llmmusic.llm import LLMClient
-from llmmusic.server import DEFAULT_MODEL, MODELS
-from llmmusic.variants import get_variant
+from llmmusic.data.dataset import ManifestRow, read_manifest_rows
+from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.llm import LLMClient
+from llmmusic.generation.server import DEFAULT_MODEL, MODELS
+from llmmusic.generation.variants import get_variant
 
 VOLATILE = ("time", "latency_s", "cached")  # what a replayed row may differ in from a live one
 
@@ -330,7 +330,7 @@ def test_estimate_without_measured_usage_states_its_rule(tmp_path):
     cfg = config(tmp_path / "ds", variant="plan", genres=["Jazz"])
     result = batch.estimate(Generator(cfg, LLMClient()), tokens_from=tmp_path)  # an empty folder: nothing measured
     assert result.requests == {"plan": 1, "compose": 1} and result.cost is None and result.hours is None
-    from llmmusic.variants import PLAN_MAX_TOKENS
+    from llmmusic.generation.variants import PLAN_MAX_TOKENS
 
     assert result.completion_tokens == PLAN_MAX_TOKENS + cfg.max_tokens  # the reply budgets: an upper bound
     assert "characters" in result.tokens_source and "upper bound" in result.tokens_source

@@ -20,7 +20,7 @@ import pytest
 from conftest import copy_book_sources
 from llmmusic.book import (FOLD_TAG, ROOT, BookError, build_book, chapter_summary, discover_chapters, error_outputs,
                            execute_chapter, fill_toc_gaps, present_notebook, records_page)
-from llmmusic.headline import headline_markdown
+from llmmusic.book.headline import headline_markdown
 
 CHAPTERS = ("01_prompt_design", "02_dataset_statistics")
 

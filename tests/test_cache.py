@@ -1,6 +1,6 @@
 import threading
 
-from llmmusic.cache import CachedCall, CallCache, cache_key
+from llmmusic.generation.cache import CachedCall, CallCache, cache_key
 
 
 def test_key_is_order_independent_and_content_sensitive():

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from llmmusic import zeroshot as Z
+from llmmusic.experiments import zeroshot as Z
 from llmmusic.cli import main
-from llmmusic.dataset import FREE_DATASET, load_manifest, valid_rows
+from llmmusic.data.dataset import FREE_DATASET, load_manifest, valid_rows
 from openai_stub import Endpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +70,8 @@ def test_zeroshot_run_keeps_the_rows_of_sets_it_did_not_run(zeroshot_copy, capsy
 
 
 def test_zeroshot_run_on_a_user_folder_through_a_local_endpoint(tmp_path, capsys):
-    from llmmusic.midi import piece_to_midi
-    from llmmusic.piece import Note, Piece
+    from llmmusic.data.midi import piece_to_midi
+    from llmmusic.data.piece import Note, Piece
 
     folder = tmp_path / "mine"
     for label, low in (("Jazz", 60), ("Rock", 40)):
@@ -110,7 +110,7 @@ def test_zeroshot_arguments_are_checked_before_anything_runs(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------- melody
 def test_melody_train_then_eval_on_the_committed_dataset(tmp_path, monkeypatch, capsys):
-    from llmmusic.dataset import DEFAULT_DATASET
+    from llmmusic.data.dataset import DEFAULT_DATASET
 
     if not (DEFAULT_DATASET / "manifest.jsonl").exists():
         pytest.skip("no committed dataset")
@@ -153,7 +153,7 @@ def free_copy(tmp_path: Path) -> Path:
 
 
 def test_dataset_summary_and_card(free_copy, capsys):
-    from llmmusic.card import dataset_summary
+    from llmmusic.generation.card import dataset_summary
 
     assert main(["dataset", "summary", str(free_copy)]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -189,7 +189,7 @@ class FakeServer:
         FakeServer.made.append(self)
 
     def start(self, *args, **kwargs):
-        from llmmusic.server import ServerInfo
+        from llmmusic.generation.server import ServerInfo
 
         class Exited:
             def poll(self) -> int:
@@ -212,7 +212,7 @@ class FakeServer:
 
 def test_serve_passes_its_options_to_the_server_and_stops_it(monkeypatch, capsys):
     import llmmusic.commands.serve as serve
-    from llmmusic.server import DEFAULT_MODEL
+    from llmmusic.generation.server import DEFAULT_MODEL
 
     FakeServer.made = []
     monkeypatch.setattr(serve, "EmbeddedServer", FakeServer)

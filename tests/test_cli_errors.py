@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from llm_stub import StubLLM
-from llmmusic.generate import GenerateConfig, Generator
-from llmmusic.llm import LLMClient
+from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.llm import LLMClient
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "data" / "zeroshot" / "results.jsonl"
@@ -143,8 +143,8 @@ def test_debug_shows_the_traceback(sandbox):
 
 
 def test_zeroshot_run_keeps_the_rows_of_other_sets_and_replaces_its_own(sandbox, tmp_path):
-    from llmmusic.midi import piece_to_midi
-    from llmmusic.piece import Note, Piece
+    from llmmusic.data.midi import piece_to_midi
+    from llmmusic.data.piece import Note, Piece
 
     work = tmp_path / "work"
     shutil.copytree(sandbox, work, ignore=shutil.ignore_patterns("bad-*", "*.pt"))

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, top_k_accuracy_score
 
 from conftest import require_shared, shared_data_path
-from llmmusic import baselines, cnn
-from llmmusic.midi import piece_to_midi
-from llmmusic.piece import Note, Piece
-from llmmusic.stats import pick_dataset
-from llmmusic.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_STYLES, PAPER_TO_FOLDER, TOPMAGD_GENRES
+from llmmusic.analysis import baselines
+from llmmusic.experiments import cnn
+from llmmusic.data.midi import piece_to_midi
+from llmmusic.data.piece import Note, Piece
+from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_STYLES, PAPER_TO_FOLDER, TOPMAGD_GENRES
 
 HEADS = {"genre": list(PAPER_GENRES), "style": list(PAPER_STYLES)}
 
@@ -264,7 +265,7 @@ def test_human_rollset_records_unreadable_files(tmp_path):
 
 
 def test_lakh_md5_join_on_shared_files(shared_data, tmp_path):
-    from llmmusic.corpora import human_midi, label_folder_by_md5, lakh_labels
+    from llmmusic.data.corpora import human_midi, label_folder_by_md5, lakh_labels
 
     folder = require_shared(shared_data, "human-midi", "midi")
     require_shared(shared_data, "lakh-genre-labels", "midi_genre_map.json")

@@ -10,8 +10,8 @@ import pretty_midi
 import pytest
 from conftest import require_shared
 
-from llmmusic import corpora
-from llmmusic.piece import Note
+from llmmusic.data import corpora
+from llmmusic.data.piece import Note
 
 PAPER_FOLDER_COUNTS = {"Classical": 178, "Country": 245, "Jazz": 211, "Pop": 256, "Rock": 226}
 

@@ -31,21 +31,21 @@ WRONG: dict[str, list[tuple[str, str]]] = {
     "lab1.3": [
         ("""
          from dataclasses import replace
-         from llmmusic.prompts import PROMPT_VARIANTS
+         from llmmusic.generation.prompts import PROMPT_VARIANTS
          def eight_bar_variant():
              p = PROMPT_VARIANTS["paper"]
              return replace(p, name="p8", version="p8-v1", bounds=replace(p.bounds, start_max=15360))
          """, "15120; got 15360"),
         ("""
          from dataclasses import replace
-         from llmmusic.prompts import PROMPT_VARIANTS
+         from llmmusic.generation.prompts import PROMPT_VARIANTS
          def eight_bar_variant():
              p = PROMPT_VARIANTS["paper"]
              return replace(p, name="p8", bounds=replace(p.bounds, start_max=15120))
          """, "its own version id"),
         ("""
          from dataclasses import replace
-         from llmmusic.prompts import PROMPT_VARIANTS
+         from llmmusic.generation.prompts import PROMPT_VARIANTS
          def eight_bar_variant():
              return replace(PROMPT_VARIANTS["corrected"], name="p8", version="p8-v1")
          """, "chords_as_lists should stay"),
@@ -184,7 +184,7 @@ def run_tiny(executed: dict, key: str) -> course.LabRun:
 
 
 def needs_dataset() -> None:
-    from llmmusic.dataset import pick_dataset
+    from llmmusic.data.dataset import pick_dataset
 
     if pick_dataset() is None:
         pytest.skip("no generated dataset under data/llm-midi (the labs read one)")
@@ -264,8 +264,8 @@ def test_unknown_parameter_is_refused() -> None:
 
 def test_sample_pieces_spreads_over_genres() -> None:
     needs_dataset()
-    from llmmusic.dataset import load_manifest, valid_rows
-    from llmmusic.dataset import pick_dataset
+    from llmmusic.data.dataset import load_manifest, valid_rows
+    from llmmusic.data.dataset import pick_dataset
 
     dataset = pick_dataset()
     genres = valid_rows(load_manifest(dataset))["genre"].unique()

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from llmmusic.cache import CallCache
-from llmmusic.card import dataset_summary
-from llmmusic.dataset import CACHE, DEFAULT_DATASET, FREE_DATASET, load_manifest, load_pieces, valid_rows
-from llmmusic.midi import midi_to_piece
-from llmmusic.taxonomy import get_taxonomy
+from llmmusic.generation.cache import CallCache
+from llmmusic.generation.card import dataset_summary
+from llmmusic.data.dataset import CACHE, DEFAULT_DATASET, FREE_DATASET, load_manifest, load_pieces, valid_rows
+from llmmusic.data.midi import midi_to_piece
+from llmmusic.data.taxonomy import get_taxonomy
 
 DATASETS = [d for d in (DEFAULT_DATASET, FREE_DATASET) if (d / "manifest.jsonl").exists()]
 
@@ -123,7 +123,7 @@ def test_summary_and_loader_agree(dataset):
 
 
 def test_card_notes_median_throughput_and_runs_logged_without_a_call_count():
-    from llmmusic.card import _runs_notes
+    from llmmusic.generation.card import _runs_notes
 
     def run(level, per_hour, calls, tok_s):
         return {"concurrency": level, "pieces_per_hour": per_hour, "llm_calls": calls, "tokens_per_second": tok_s}
@@ -137,7 +137,7 @@ def test_card_notes_median_throughput_and_runs_logged_without_a_call_count():
 
 
 def test_card_medians_are_kept_apart_per_machine():
-    from llmmusic.card import _runs_notes, machine_label
+    from llmmusic.generation.card import _runs_notes, machine_label
 
     amd = machine_label({"cpu": "AMD EPYC", "cores": 2, "simd": "AVX2"})
     assert amd == "AMD EPYC, 2 cores, AVX2" and machine_label(None) == "not logged"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from llmmusic.dataset import DEFAULT_DATASET, load_manifest, read_manifest_rows, repair_torn_tail, valid_rows
-from llmmusic.generate import GenerateConfig, Generator, diagonal_order, plan_songs
-from llmmusic.llm import CacheMiss, LLMClient
-from llmmusic.midi import midi_to_piece
-from llmmusic.piece import PAPER_BOUNDS
-from llmmusic.taxonomy import MOODS
+from llmmusic.data.dataset import DEFAULT_DATASET, load_manifest, read_manifest_rows, repair_torn_tail, valid_rows
+from llmmusic.generation.generate import GenerateConfig, Generator, diagonal_order, plan_songs
+from llmmusic.generation.llm import CacheMiss, LLMClient
+from llmmusic.data.midi import midi_to_piece
+from llmmusic.data.piece import PAPER_BOUNDS
+from llmmusic.data.taxonomy import MOODS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_generate_command_writes_the_dataset_card(tmp_path):
     card = (out / "DATASET.md").read_text()
     assert "| valid pieces | 1 |" in card and "| LLM attempts (manifest rows) | 1 |" in card
     assert f"{genre} 1" in card
-    from llmmusic.server import machine_description
+    from llmmusic.generation.server import machine_description
 
     logged = read_manifest_rows(out / "runs.jsonl")[-1]["machine"]  # the CPU is named with every run
     assert logged == machine_description() and logged["cores"] == os.cpu_count()
@@ -123,7 +123,7 @@ def test_cache_only_client_refuses_a_miss(tmp_path):
 
 @pytest.fixture(scope="module")
 def server():
-    from llmmusic.server import EmbeddedServer
+    from llmmusic.generation.server import EmbeddedServer
 
     srv = EmbeddedServer(parallel=4)
     info = srv.start(timeout=900)
@@ -244,7 +244,7 @@ def test_stopped_run_is_logged_and_its_card_counts_every_row(server, tmp_path):
 @pytest.mark.server
 def test_client_finds_a_restarted_server(tmp_path):
     """A client whose embedded server died reaches the one started after it (a new port)."""
-    from llmmusic.server import EmbeddedServer
+    from llmmusic.generation.server import EmbeddedServer
 
     client = LLMClient(parallel=1, max_retries=3)
     ask = [{"role": "user", "content": "Say OK."}]

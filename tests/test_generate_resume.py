@@ -13,9 +13,9 @@ import shutil
 
 import pytest
 
-from llmmusic.dataset import FREE_DATASET, load_manifest, read_manifest_rows, valid_rows
-from llmmusic.generate import GenerateConfig, Generator, plan_songs
-from llmmusic.llm import LLMClient
+from llmmusic.data.dataset import FREE_DATASET, load_manifest, read_manifest_rows, valid_rows
+from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.llm import LLMClient
 from openai_stub import Endpoint
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from llm_stub import StubLLM
-from llmmusic.dataset import load_pieces, read_manifest_rows, repair_torn_tail
+from llmmusic.data.dataset import load_pieces, read_manifest_rows, repair_torn_tail
 from llmmusic.errors import DataError, DatasetLocked
-from llmmusic.generate import GenerateConfig, Generator, plan_songs
-from llmmusic.llm import LLMClient, redact_url, retry_after
+from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.llm import LLMClient, redact_url, retry_after
 from llmmusic.lock import LOCK_FILE, FolderLock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def _assert_consistent(out: Path) -> list[dict]:
 
 # --------------------------------------------------------------------------------------------- faults
 def test_every_fault_is_accounted_for_and_a_rerun_asks_only_what_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr("llmmusic.llm.random.random", lambda: 0.0)  # backoff 0.5 s, 1 s: a short test
+    monkeypatch.setattr("llmmusic.generation.llm.random.random", lambda: 0.0)  # backoff 0.5 s, 1 s: a short test
     out = tmp_path / "ds"
     # in song order (concurrency 1): song 1 is rate limited once; song 2 gets a 500 then a body that is not
     # JSON; song 3 a reply cut by the token budget, then a good one; song 4 a slow reply (timeout), a cut
@@ -221,7 +221,7 @@ def dataset(tmp_path_factory) -> Path:
 def test_a_changed_midi_file_is_named_even_with_a_warm_roll_cache(dataset, tmp_path):
     import shutil
 
-    from llmmusic import cnn
+    from llmmusic.experiments import cnn
 
     copy = tmp_path / "ds"
     shutil.copytree(dataset, copy)
@@ -236,7 +236,7 @@ def test_a_changed_midi_file_is_named_even_with_a_warm_roll_cache(dataset, tmp_p
 def test_a_corrupt_midi_with_a_matching_hash_is_named_by_the_reader(dataset, tmp_path):
     import shutil
 
-    from llmmusic.midi import MidiReadError
+    from llmmusic.data.midi import MidiReadError
 
     copy = tmp_path / "ds"
     shutil.copytree(dataset, copy)
@@ -254,7 +254,7 @@ def test_human_roll_cache_follows_file_content(dataset, tmp_path):
 
     import pandas as pd
 
-    from llmmusic import cnn
+    from llmmusic.experiments import cnn
 
     files = tmp_path / "human"
     shutil.copytree(dataset / "midi", files)
@@ -270,7 +270,7 @@ def test_human_roll_cache_follows_file_content(dataset, tmp_path):
 def test_a_torn_roll_cache_file_is_rebuilt(tmp_path):
     import numpy as np
 
-    from llmmusic.pianoroll import cached_arrays
+    from llmmusic.data.pianoroll import cached_arrays
 
     (tmp_path / "x.npz").write_bytes(b"PK\x03\x04 torn")
     arrays = cached_arrays("x.npz", lambda: {"a": np.arange(3)}, folder=tmp_path)
@@ -310,8 +310,8 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path):
     import torch
 
     from llmmusic import checkpoint
-    from llmmusic.cnn import load_model
-    from llmmusic.melody_model import load_checkpoint
+    from llmmusic.experiments.cnn import load_model
+    from llmmusic.experiments.melody.model import load_checkpoint
 
     marker = tmp_path / "ran"
     path = tmp_path / "evil.pt"

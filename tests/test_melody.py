@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from llmmusic import melody as M
-from llmmusic.metrics import ranking_metrics
-from llmmusic.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.experiments import melody as M
+from llmmusic.analysis.metrics import ranking_metrics
+from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
 
 Q = 480  # ticks per quarter
 
@@ -100,7 +100,7 @@ def test_tokenizer_pads_trailing_empty_bars_and_concatenates(tok):
 
 
 def test_tokenizer_round_trip_music21_melodies(tok):
-    from llmmusic.corpora import music21_folk
+    from llmmusic.data.corpora import music21_folk
 
     pieces = music21_folk(limit=3)
     assert len(pieces) == 3
@@ -219,7 +219,7 @@ def test_small_split_falls_back_to_the_corpus_or_raises(tok):
 # --------------------------------------------------------------------------------------------- transformer
 @pytest.fixture(scope="module")
 def real_windows(tok):
-    from llmmusic.dataset import pick_dataset
+    from llmmusic.data.dataset import pick_dataset
 
     folder = pick_dataset()
     if folder is None:
@@ -239,7 +239,7 @@ def test_training_windows_start_with_bos_and_end_songs_with_eos(tok):
 
 
 def test_a_few_training_steps_reduce_loss_on_real_melodies(tok, real_windows):
-    from llmmusic.melody_model import TrainConfig, build_model, evaluate_loss, train_model
+    from llmmusic.experiments.melody.model import TrainConfig, build_model, evaluate_loss, train_model
 
     batch = real_windows[:16]
     model = build_model(tok, d_model=32, n_layers=1, n_heads=2, dropout=0.0, max_len=128, seed=0)
@@ -252,7 +252,7 @@ def test_a_few_training_steps_reduce_loss_on_real_melodies(tok, real_windows):
 
 
 def test_transformer_scores_agree_with_its_logits_and_sampling_respects_bars(tok, real_windows, tmp_path):
-    from llmmusic.melody_model import (TransformerScorer, build_model, load_checkpoint, sample_continuation,
+    from llmmusic.experiments.melody.model import (TransformerScorer, build_model, load_checkpoint, sample_continuation,
                                        save_checkpoint)
 
     model = build_model(tok, d_model=32, n_layers=1, n_heads=2, max_len=128, seed=1).eval()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from llmmusic import metrics as M
+from llmmusic.analysis import metrics as M
 
 # Hand example: 5 items, 3 classes.
 #   a: tp=1 fp=1 fn=1 -> P=R=F=0.5 ; b: tp=2 fp=1 fn=0 -> F=0.8 ; c: tp=0 -> F=0

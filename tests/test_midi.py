@@ -9,8 +9,8 @@ import mido
 import pretty_midi
 import pytest
 
-from llmmusic.midi import midi_bytes, midi_to_piece, piece_to_midi, sha256
-from llmmusic.piece import Note, Piece
+from llmmusic.data.midi import midi_bytes, midi_to_piece, piece_to_midi, sha256
+from llmmusic.data.piece import Note, Piece
 
 
 def _piece() -> Piece:
@@ -104,8 +104,8 @@ def test_unknown_writer_and_foreign_file_are_errors(tmp_path):
 # --------------------------------------------------------------------------------------------- read_midi
 import numpy as np  # noqa: E402
 
-from llmmusic.midi import MidiReadError, _times_to_ticks, read_midi  # noqa: E402
-from llmmusic.piece import TICKS_PER_BAR  # noqa: E402
+from llmmusic.data.midi import MidiReadError, _times_to_ticks, read_midi  # noqa: E402
+from llmmusic.data.piece import TICKS_PER_BAR  # noqa: E402
 
 
 def _band_file(path, resolution=220):
@@ -297,8 +297,8 @@ def test_read_midi_clips_out_of_range_data_bytes(tmp_path):
 
 
 def test_exact_writer_keeps_velocity_zero_notes():
-    from llmmusic.midi import midi_to_piece, piece_to_midi
-    from llmmusic.piece import Note, Piece
+    from llmmusic.data.midi import midi_to_piece, piece_to_midi
+    from llmmusic.data.piece import Note, Piece
 
     piece = Piece(melody=[Note(60, 480, 0, 0), Note(62, 480, 90, 480)], chords=[Note(48, 960, 70, 0)],
                   bass=[Note(36, 480, 80, 0)], rhythm=[Note(35, 240, 100, 0)])

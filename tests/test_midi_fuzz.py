@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmmusic.midi import MidiReadError, midi_bytes, midi_to_piece, read_midi
-from llmmusic.piece import Note, Piece
+from llmmusic.data.midi import MidiReadError, midi_bytes, midi_to_piece, read_midi
+from llmmusic.data.piece import Note, Piece
 
 
 def _ours() -> bytes:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmmusic.parse import CORRECTED_BOUNDS, PAPER_BOUNDS, ParseResult, parse_reply
-from llmmusic.piece import TRACKS, Note, Piece
+from llmmusic.generation.parse import CORRECTED_BOUNDS, PAPER_BOUNDS, ParseResult, parse_reply
+from llmmusic.data.piece import TRACKS, Note, Piece
 
 GOOD = {"melody": [[60, 480, 100, 0], [62, 240, 90, 480]], "chords": [[48, 960, 80, 0]],
         "bass": [[36, 480, 100, 0]], "rhythm": [[35, 240, 110, 0], [42, 240, 70, 240]]}

@@ -7,9 +7,9 @@ import hashlib
 import numpy as np
 import pytest
 
-from llmmusic import pianoroll
-from llmmusic.midi import MidiReadError, piece_to_midi
-from llmmusic.piece import Note, Piece
+from llmmusic.data import pianoroll
+from llmmusic.data.midi import MidiReadError, piece_to_midi
+from llmmusic.data.piece import Note, Piece
 from conftest import require_shared
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from openai_stub import Endpoint
 
-from llmmusic.dataset import read_manifest_rows
-from llmmusic.generate import GenerateConfig, Generator
-from llmmusic.llm import LLMClient
-from llmmusic.midi import midi_to_piece
+from llmmusic.data.dataset import read_manifest_rows
+from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.llm import LLMClient
+from llmmusic.data.midi import midi_to_piece
 
 PLAN = {"sound": "bright", "tempo": 132, "key": "D major", "progression": "D G A D", "drums": "backbeat",
         "bass": "roots", "melody": "stepwise"}

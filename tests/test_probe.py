@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from llmmusic.piece import TICKS_PER_BAR, Note, Piece
-from llmmusic.probe import best_variant, legibility, mean_ci, piece_probe, probe_dataset, repetition
+from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.analysis.probe import best_variant, legibility, mean_ci, piece_probe, probe_dataset, repetition
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
 
@@ -89,7 +89,7 @@ def test_best_variant_rule():
 
 
 def test_probe_of_the_committed_paper_dataset_pilot():
-    from llmmusic.dataset import DEFAULT_DATASET
+    from llmmusic.data.dataset import DEFAULT_DATASET
 
     r = probe_dataset(DEFAULT_DATASET.parent / "embedded-v1", pilot=6)
     assert r["pieces"] == 78 and r["legibility"]["n"] == 78 and r["legibility"]["classes"] == 13
@@ -100,7 +100,7 @@ def test_probe_of_the_committed_paper_dataset_pilot():
 def test_a_pilot_too_small_to_cross_validate_is_reported_not_raised(tmp_path):
     import shutil
 
-    from llmmusic.dataset import PAPER_DATASET
+    from llmmusic.data.dataset import PAPER_DATASET
 
     src = PAPER_DATASET
     rows = [line for line in (src / "manifest.jsonl").read_text().splitlines() if '"valid"' in line][:3]

@@ -1,7 +1,7 @@
 import json
 
-from llmmusic.piece import CORRECTED_BOUNDS, PAPER_BOUNDS
-from llmmusic.prompts import PROMPT_VARIANTS, build_generation_messages, generation_schema
+from llmmusic.data.piece import CORRECTED_BOUNDS, PAPER_BOUNDS
+from llmmusic.generation.prompts import PROMPT_VARIANTS, build_generation_messages, generation_schema
 
 
 def test_paper_prompt_has_the_papers_content():

@@ -1,4 +1,4 @@
-"""Tests of llmmusic.provenance: input hashes, records, regeneration commands, stamps."""
+"""Tests of llmmusic.book.provenance: input hashes, records, regeneration commands, stamps."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from llmmusic import __version__  # noqa: E402
-from llmmusic.provenance import (  # noqa: E402
+from llmmusic import __version__# noqa: E402
+from llmmusic.book.provenance import (  # noqa: E402
     Provenance,
     git_state,
     hash_input,

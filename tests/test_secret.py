@@ -42,8 +42,8 @@ def test_the_key_is_sent_and_written_nowhere(tmp_path):
         # a built artefact: a chapter's table with its provenance stamp, made with the key in the environment
         artefact = subprocess.run([sys.executable, "-c", (
             "import sys, pandas as pd\n"
-            "from llmmusic.llm import LLMClient\n"
-            "from llmmusic.provenance import Provenance\n"
+            "from llmmusic.generation.llm import LLMClient\n"
+            "from llmmusic.book.provenance import Provenance\n"
             "client = LLMClient(base_url=sys.argv[1], model='stub')\n"
             "prov = Provenance('03_zeroshot', {'base_url': sys.argv[1], 'model': 'stub'}, "
             "inputs={'results': sys.argv[2]}, llm=client.describe(), show=False)\n"

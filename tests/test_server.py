@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from llmmusic.server import cmake_isa_options, free_port, is_healthy
+from llmmusic.generation.server import cmake_isa_options, free_port, is_healthy
 
 
 def _serve(routes: dict[str, int]) -> ThreadingHTTPServer:

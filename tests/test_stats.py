@@ -1,4 +1,4 @@
-"""Tests of llmmusic.stats on hand-made pieces and manifests, against hand-computed values."""
+"""Tests of llmmusic.analysis.stats on hand-made pieces and manifests, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmmusic.piece import Note, Piece
-from llmmusic.stats import (
+from llmmusic.data.piece import Note, Piece
+from llmmusic.analysis.stats import (
     counts_grid,
     drum_key_counts,
     drum_pattern,
@@ -159,7 +159,7 @@ def test_pick_dataset(tmp_path: Path) -> None:
 
 
 def test_window() -> None:
-    from llmmusic.stats import window
+    from llmmusic.analysis.stats import window
 
     song = Piece(melody=[Note(60, 480, 90, 3840 + 480 * i) for i in range(12)], meta={"song": "001"})
     part = window(song, bars=1)  # first note in bar 2 -> bar 2 only, shifted to 0

@@ -1,4 +1,4 @@
-from llmmusic import taxonomy as tx
+from llmmusic.data import taxonomy as tx
 
 
 def test_paper_grid_is_13_by_25():

@@ -10,11 +10,11 @@ import re
 import pretty_midi
 import pytest
 
-from llmmusic.grammar import compact_grammar
-from llmmusic.midi import midi_bytes, midi_to_piece
-from llmmusic.music_symbols import chord_pitches, key_pitch_class
-from llmmusic.piece import TICKS_PER_BAR
-from llmmusic.variants import VARIANTS, conforms, get_variant
+from llmmusic.generation.grammar import compact_grammar
+from llmmusic.data.midi import midi_bytes, midi_to_piece
+from llmmusic.generation.music_symbols import chord_pitches, key_pitch_class
+from llmmusic.data.piece import TICKS_PER_BAR
+from llmmusic.generation.variants import VARIANTS, conforms, get_variant
 
 LITERAL = re.compile(r'"(?:[^"\\\\]|\\\\.)*"')
 NEW = ("events", "grid", "symbolic", "bars", "plan")
@@ -129,7 +129,7 @@ def test_parse_failures_are_named():
 
 
 def test_chord_symbols_and_keys():
-    from llmmusic.music_symbols import note_names, note_pitch
+    from llmmusic.generation.music_symbols import note_names, note_pitch
 
     assert chord_pitches("Am7") == [57, 60, 64, 67]
     assert [note_pitch(n) for n in ("C4", "Bb3", "F#2", "E1")] == [60, 58, 42, 28]
@@ -181,7 +181,7 @@ def _as_regex(expr: str) -> re.Pattern:
 
 @pytest.mark.parametrize("lo,hi", [(0, 0), (1, 8), (1, 16), (28, 60), (48, 96), (50, 200), (0, 127), (7, 1234)])
 def test_int_range_matches_exactly_the_range(lo, hi):
-    from llmmusic.grammar import int_range
+    from llmmusic.generation.grammar import int_range
 
     pattern = _as_regex(int_range(lo, hi))
     assert [i for i in range(0, 1400) if pattern.fullmatch(str(i))] == list(range(lo, hi + 1))
@@ -189,8 +189,8 @@ def test_int_range_matches_exactly_the_range(lo, hi):
 
 
 def test_enum_trie_matches_exactly_its_words():
-    from llmmusic.grammar import _trie
-    from llmmusic.music_symbols import CHORD_SYMBOLS, DRUMS
+    from llmmusic.generation.grammar import _trie
+    from llmmusic.generation.music_symbols import CHORD_SYMBOLS, DRUMS
 
     for words in (list(CHORD_SYMBOLS), list(DRUMS), ["a", "ab", "abc", "b"]):
         pattern = _as_regex(_trie(sorted(words)))

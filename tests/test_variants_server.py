@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from llmmusic.dataset import load_manifest
-from llmmusic.generate import GenerateConfig, Generator
-from llmmusic.llm import LLMClient
-from llmmusic.midi import midi_to_piece
-from llmmusic.variants import CHOSEN_VARIANT, conforms, get_variant
+from llmmusic.data.dataset import load_manifest
+from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.llm import LLMClient
+from llmmusic.data.midi import midi_to_piece
+from llmmusic.generation.variants import CHOSEN_VARIANT, conforms, get_variant
 
 
 @pytest.fixture(scope="module")
 def server():
-    from llmmusic.server import EmbeddedServer
+    from llmmusic.generation.server import EmbeddedServer
 
     srv = EmbeddedServer(parallel=4)
     yield srv.start(timeout=900)

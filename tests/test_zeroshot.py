@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmmusic import zeroshot as Z
-from llmmusic.llm import LLMClient, Reply
-from llmmusic.piece import Note, Piece
-from llmmusic.taxonomy import PAPER_GENRES, PAPER_STYLES, PAPER_TO_FOLDER, TOPMAGD_GENRES
+from llmmusic.experiments import zeroshot as Z
+from llmmusic.generation.llm import LLMClient, Reply
+from llmmusic.data.piece import Note, Piece
+from llmmusic.data.taxonomy import PAPER_GENRES, PAPER_STYLES, PAPER_TO_FOLDER, TOPMAGD_GENRES
 
 SHARED = Path(os.environ.get("LLMMUSIC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
@@ -154,7 +154,7 @@ def test_summary_and_results_roundtrip(tmp_path):
 
 # ------------------------------------------------------------------------------------------- data
 def test_user_folder_with_subfolders_as_labels(tmp_path):
-    from llmmusic.midi import piece_to_midi
+    from llmmusic.data.midi import piece_to_midi
 
     for label in ("Jazz", "Rock"):
         (tmp_path / label).mkdir()
@@ -168,7 +168,7 @@ def test_user_folder_with_subfolders_as_labels(tmp_path):
 
 
 def test_user_csv_labels(tmp_path):
-    from llmmusic.midi import piece_to_midi
+    from llmmusic.data.midi import piece_to_midi
 
     piece_to_midi(tiny_piece(), tmp_path / "x.mid")
     (tmp_path / "labels.csv").write_text("path,label\nx.mid,Pop\nmissing.mid,Rock\n")

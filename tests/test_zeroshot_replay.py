@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llmmusic import zeroshot as Z
-from llmmusic.llm import LLMClient
+from llmmusic.experiments import zeroshot as Z
+from llmmusic.generation.llm import LLMClient
 
 COMMITTED = Z.DEFAULT_DIR
 FILES = ("cache.sqlite", "cache.tokens.json", "llm-midi-sample.json")
@@ -75,7 +75,7 @@ def test_run_items_honours_mode_limits_and_reports_each_row(replay):
 
 def test_answers_are_mapped_and_scored_through_a_local_endpoint(tmp_path):
     """The human-folder question through the driver: ``Metal`` counts as Rock, ``Folk`` as no folder genre."""
-    from llmmusic.piece import Note, Piece
+    from llmmusic.data.piece import Note, Piece
     from openai_stub import Endpoint
 
     items = [Z.Item(id=f"f{k}", piece=Piece(melody=[Note(60 + k, 480, 90, 480 * j) for j in range(8)]), truth=truth,

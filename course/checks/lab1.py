@@ -9,8 +9,8 @@ from dataclasses import fields
 from typing import Any, Mapping
 
 from llmmusic.course import Part, expect, expect_callable, expect_close
-from llmmusic.piece import PAPER_BOUNDS, TICKS_PER_BAR
-from llmmusic.prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
+from llmmusic.data.piece import PAPER_BOUNDS, TICKS_PER_BAR
+from llmmusic.generation.prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
 
 
 def bars_allowed(ns: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ import math
 from typing import Any, Mapping
 
 from llmmusic.course import Part, expect, expect_callable, expect_close
-from llmmusic.piece import Note, Piece
+from llmmusic.data.piece import Note, Piece
 
 
 def min_scale_consistency(ns: Mapping[str, Any]) -> None:
@@ -49,8 +49,8 @@ def melodic_interval_mean(ns: Mapping[str, Any]) -> None:
         expect(isinstance(value, (float, int)) and not isinstance(value, bool),
                f"{what}: return a float, got {type(value).__name__}")
         expect_close(value, _expected(piece), what)
-    from llmmusic.dataset import load_pieces
-    from llmmusic.dataset import pick_dataset
+    from llmmusic.data.dataset import load_pieces
+    from llmmusic.data.dataset import pick_dataset
 
     dataset = pick_dataset()
     if dataset is not None:

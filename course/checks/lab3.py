@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from llmmusic.course import Part, expect, expect_callable, expect_close
-from llmmusic.taxonomy import PAPER_GENRES, PAPER_TO_FOLDER
+from llmmusic.data.taxonomy import PAPER_GENRES, PAPER_TO_FOLDER
 
 
 def chance_rock(ns: Mapping[str, Any]) -> None:

@@ -26,8 +26,8 @@
 # The paper never shows the model a note of music: it asks, in words, for an 8-bar piece of a genre and
 # style, as JSON. In this lab you read that prompt, follow one reply from the call cache to a piano roll,
 # and find out what two quirks of the paper's set-up do to the music. It builds on the chapter
-# {doc}`/book/executed/01_prompt_design` and calls the same functions (`llmmusic.prompts`,
-# `llmmusic.cache`, `llmmusic.parse`, `llmmusic.stats`, `llmmusic.plots`).
+# {doc}`/book/executed/01_prompt_design` and calls the same functions (`llmmusic.generation.prompts`,
+# `llmmusic.generation.cache`, `llmmusic.generation.parse`, `llmmusic.analysis.stats`, `llmmusic.book.plots`).
 #
 # **Run it**: `llmmusic lab 1` writes your own executed copy to `my-labs/lab1_prompt_design.ipynb`
 # (add `-p NAME VALUE` to change a parameter); `llmmusic check lab1` grades your answers.
@@ -36,7 +36,7 @@
 # reply comes from the dataset's call cache.
 
 # %% tags=["parameters"]
-dataset = None          # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET
+dataset = None          # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 genre = "Jazz"          # the request printed in part 1
 style = "Bossa Nova"
 mood = "calm"
@@ -64,13 +64,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from llmmusic import plots, stats
-from llmmusic.cache import CallCache
+from llmmusic.book import plots
+from llmmusic.analysis import stats
+from llmmusic.generation.cache import CallCache
 from llmmusic.course import sample_pieces
-from llmmusic.dataset import load_manifest, valid_rows
-from llmmusic.parse import parse_reply
-from llmmusic.piece import PAPER_BOUNDS, TICKS_PER_BAR
-from llmmusic.prompts import PROMPT_VARIANTS, build_generation_messages, generation_schema
+from llmmusic.data.dataset import load_manifest, valid_rows
+from llmmusic.generation.parse import parse_reply
+from llmmusic.data.piece import PAPER_BOUNDS, TICKS_PER_BAR
+from llmmusic.generation.prompts import PROMPT_VARIANTS, build_generation_messages, generation_schema
 
 dataset_dir = stats.pick_dataset(dataset)
 pieces = sample_pieces(dataset_dir, n_pieces, by="genre")  # spread over the genres
@@ -81,7 +82,7 @@ print(f"dataset {dataset_dir.name}: {len(manifest)} attempts; {len(pieces)} piec
 # ## Part 1: the prompt
 #
 # Every piece comes from one system message and one user message, built by
-# `llmmusic.prompts.build_generation_messages`:
+# `llmmusic.generation.prompts.build_generation_messages`:
 
 # %%
 messages = build_generation_messages(genre, style, mood, variant=variant)
@@ -135,7 +136,7 @@ print(f"{PAPER_BOUNDS.start_max} ticks / {TICKS_PER_BAR} ticks per bar = {bars_a
 #
 # Every request the generation run made is stored with its reply in the dataset's SQLite call cache,
 # keyed by the request's content. We pick the piece (among the `n_pieces` read) that the paper's MIDI
-# writer changes most, read its reply from the cache and parse it with `llmmusic.parse.parse_reply`.
+# writer changes most, read its reply from the cache and parse it with `llmmusic.generation.parse.parse_reply`.
 
 # %%
 effects = stats.writer_effects(pieces)
@@ -217,7 +218,7 @@ print(f"{len(notes)} notes; {(notes['start'] > PAPER_BOUNDS.start_max).mean():.1
 # ```{exercise} lab1.3 · A new prompt variant
 # :label: lab1-ex3
 #
-# Write `eight_bar_variant()`, returning a `llmmusic.prompts.PromptVariant` that keeps *everything* of the
+# Write `eight_bar_variant()`, returning a `llmmusic.generation.prompts.PromptVariant` that keeps *everything* of the
 # paper's prompt (`PROMPT_VARIANTS["paper"]`: single-pitch chords, the tuple example, the event counts,
 # the pitch, duration, velocity and drum ranges) except that start times cover the 8 requested bars: a
 # note may start up to an eighth note (240 ticks) before the end of bar 8. Give it its own `name` and
@@ -231,8 +232,8 @@ print(f"{len(notes)} notes; {(notes['start'] > PAPER_BOUNDS.start_max).mean():.1
 # %% tags=["answer"]
 from dataclasses import replace
 
-from llmmusic.piece import TICKS_PER_BAR
-from llmmusic.prompts import PROMPT_VARIANTS, PromptVariant
+from llmmusic.data.piece import TICKS_PER_BAR
+from llmmusic.generation.prompts import PROMPT_VARIANTS, PromptVariant
 
 
 def eight_bar_variant() -> PromptVariant:
@@ -248,8 +249,8 @@ def eight_bar_variant() -> PromptVariant:
 # %% tags=["solution", "reference"]
 from dataclasses import replace
 
-from llmmusic.piece import TICKS_PER_BAR
-from llmmusic.prompts import PROMPT_VARIANTS, PromptVariant
+from llmmusic.data.piece import TICKS_PER_BAR
+from llmmusic.generation.prompts import PROMPT_VARIANTS, PromptVariant
 
 
 def eight_bar_variant() -> PromptVariant:

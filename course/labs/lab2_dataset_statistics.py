@@ -27,7 +27,7 @@
 # Before asking whether a model "knows" a genre, look at what it wrote. In this lab you count notes per
 # track, compare one objective music metric across genres (and with music written by people), look at
 # the pitch classes each genre uses, and write a metric of your own. It builds on the chapter
-# {doc}`/book/executed/02_dataset_statistics` and calls the same functions of `llmmusic.stats`.
+# {doc}`/book/executed/02_dataset_statistics` and calls the same functions of `llmmusic.analysis.stats`.
 #
 # **Run it**: `llmmusic lab 2` (your copy: `my-labs/lab2_dataset_statistics.ipynb`; change a parameter with
 # `-p NAME VALUE`); grade your answers with `llmmusic check lab2`.
@@ -35,9 +35,9 @@
 # {download}`Jupytext source <lab2_dataset_statistics.py>`.
 
 # %% tags=["parameters"]
-dataset = None                  # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET
+dataset = None                  # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 n_pieces = 20                   # LLM pieces analysed
-metric = "pitch_class_entropy"  # metric compared in part 2: a name in llmmusic.stats.METRICS
+metric = "pitch_class_entropy"  # metric compared in part 2: a name in llmmusic.analysis.stats.METRICS
 group_by = "genre"              # group pieces by "genre" or "style"
 n_human = 10                    # human MIDI files read for comparison (0: none; skipped without ../shared/data)
 seed = 0                        # sampling seed of the human files
@@ -62,15 +62,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import plots, stats
-from llmmusic.corpora import shared_data_dir
+from llmmusic.book import plots
+from llmmusic.analysis import stats
+from llmmusic.data.corpora import shared_data_dir
 from llmmusic.course import sample_pieces
-from llmmusic.piece import TRACKS, Note, Piece
+from llmmusic.data.piece import TRACKS, Note, Piece
 
 if metric not in stats.METRICS:
     raise ValueError(f"metric={metric!r}: choose one of {stats.METRICS}")
 dataset_dir = stats.pick_dataset(dataset)
-pieces = sample_pieces(dataset_dir, n_pieces, by="genre")  # spread over the genres, via llmmusic.dataset.load_pieces
+pieces = sample_pieces(dataset_dir, n_pieces, by="genre")  # spread over the genres, via llmmusic.data.dataset.load_pieces
 human = []
 if n_human and shared_data_dir() is not None:
     human, unreadable = stats.human_sample(n_human, seed=seed)
@@ -94,7 +95,7 @@ plt.show()
 # %% [markdown]
 # ## Part 2: one metric across groups
 #
-# `llmmusic.stats.metrics_table` computes objective metrics of every piece over its melody, chords and
+# `llmmusic.analysis.stats.metrics_table` computes objective metrics of every piece over its melody, chords and
 # bass. Here is the parameter `metric` per `group_by` group, with the human pieces as one more group:
 
 # %%
@@ -176,7 +177,7 @@ print(f"random 16-note melodies: {random_sc:.3f}; melodies of the {len(pieces)} 
 # (here for the metric of this run, `metric`).
 
 # %% tags=["solution"]
-from llmmusic.metrics import bootstrap_ci
+from llmmusic.analysis.metrics import bootstrap_ci
 
 rows = {}
 for name, values in groups.items():
@@ -223,7 +224,7 @@ plt.show()
 # %% tags=["answer"]
 import math
 
-from llmmusic.piece import Piece
+from llmmusic.data.piece import Piece
 
 
 def melodic_interval_mean(piece: Piece) -> float:
@@ -241,7 +242,7 @@ import math
 
 import numpy as np
 
-from llmmusic.piece import Piece
+from llmmusic.data.piece import Piece
 
 
 def melodic_interval_mean(piece: Piece) -> float:

@@ -27,8 +27,8 @@
 # writes, and ask for the genre or the style. In this lab you follow one question from the prompt to the
 # model's cached answer, read the chapter's answers against chance, look at which labels the model
 # prefers, and find out how much the way replies are *read* changes the accuracy. It builds on the
-# chapter {doc}`/book/executed/03_zero_shot` and calls the same functions (`llmmusic.zeroshot`,
-# `llmmusic.metrics`).
+# chapter {doc}`/book/executed/03_zero_shot` and calls the same functions (`llmmusic.experiments.zeroshot`,
+# `llmmusic.analysis.metrics`).
 #
 # Asking a local model takes minutes per question on a laptop CPU, so the lab asks nothing new: it
 # reads the chapter's answers (`data/zeroshot/results.jsonl`) and its call cache
@@ -40,7 +40,7 @@
 
 # %% tags=["parameters"]
 results_file = None     # the chapter's answers (JSON lines); None: data/zeroshot/results.jsonl
-dataset = None          # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET
+dataset = None          # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 task = "llm-genre"      # question analysed in part 3: llm-genre, llm-style, human-folder or human-topmagd
 mode = "free"           # way of asking analysed in part 3: free, score, json or explain
 max_events = 32         # events per track shown to the model (must match the chapter's run for cache hits)
@@ -67,13 +67,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import metrics
-from llmmusic import zeroshot as Z
-from llmmusic.llm import CacheMiss, LLMClient
-from llmmusic.dataset import load_pieces
-from llmmusic.midi import midi_to_piece
-from llmmusic.stats import pick_dataset
-from llmmusic.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
+from llmmusic.analysis import metrics
+from llmmusic.experiments import zeroshot as Z
+from llmmusic.generation.llm import CacheMiss, LLMClient
+from llmmusic.data.dataset import load_pieces
+from llmmusic.data.midi import midi_to_piece
+from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
 
 results_path = Path(results_file) if results_file else Z.DEFAULT_DIR / "results.jsonl"
 if not results_path.is_file():
@@ -87,7 +87,7 @@ results.groupby(["task", "mode"]).size().unstack(fill_value=0)
 # %% [markdown]
 # ## Part 1: one question, answered from the cache
 #
-# `llmmusic.zeroshot.build_messages` shows the piece as JSON (at most `max_events` events per track) and
+# `llmmusic.experiments.zeroshot.build_messages` shows the piece as JSON (at most `max_events` events per track) and
 # lists the candidates; `classify` sends it through an `LLMClient` with `cache_only=True`, so the answer
 # comes from the committed cache and a request that is not there raises `CacheMiss` instead of starting
 # the model.
@@ -117,7 +117,7 @@ print(f"LLM calls made by this lab: {client.stats.calls}; answered from the cach
 # %% [markdown]
 # ## Part 2: accuracy against chance
 #
-# `llmmusic.zeroshot.summarize` computes accuracy and macro-F1 with bootstrap intervals for every
+# `llmmusic.experiments.zeroshot.summarize` computes accuracy and macro-F1 with bootstrap intervals for every
 # question and way of asking, next to two label-blind baselines: a uniform guess, and always giving the
 # most frequent true label.
 
@@ -154,7 +154,7 @@ print("answers given:", chosen["raw"].value_counts().to_dict())
 # :label: lab3-ex1
 #
 # Human files are asked with the paper's 13 genres and scored against their *folder* genre through
-# `llmmusic.taxonomy.PAPER_TO_FOLDER` (Metal and Punk count as Rock, Blues as Jazz; five genres map to no
+# `llmmusic.data.taxonomy.PAPER_TO_FOLDER` (Metal and Punk count as Rock, Blues as Jazz; five genres map to no
 # folder and are always wrong). A model that guesses uniformly among the 13 genres: how often is it right
 # on a **Rock** file? Set `chance_rock`. Is a uniform guess equally likely to be right for every folder
 # genre? What does that mean for reading the accuracy of the `human-folder` question?
@@ -231,7 +231,7 @@ print(pd.DataFrame(rows).round(2).to_string(index=False))
 # ```{exercise} lab3.3 · A stricter answer reader
 # :label: lab3-ex3
 #
-# The chapter reads free-text replies leniently (`llmmusic.zeroshot.parse_answer`: exact, then ignoring
+# The chapter reads free-text replies leniently (`llmmusic.experiments.zeroshot.parse_answer`: exact, then ignoring
 # case, then the first candidate mentioned anywhere). Write `strict_answer(reply, labels)`: it returns
 # the candidate the reply *is*, and `"unparsed"` otherwise. A reply is a candidate when, after removing
 # surrounding white space and the characters `` .,;:!?"'`*`` from both ends, it equals the candidate

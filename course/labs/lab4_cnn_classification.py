@@ -29,8 +29,8 @@
 # its pieces can learn the difference. In this lab you turn pieces into piano rolls, train the
 # chapter's small CNN for a few epochs on your CPU, compare it with chance and with a classifier on
 # hand-made features, and write a baseline of your own. It builds on the chapter
-# {doc}`/book/executed/04_cnn_classification` and calls the same functions (`llmmusic.pianoroll`,
-# `llmmusic.cnn`, `llmmusic.baselines`, `llmmusic.metrics`).
+# {doc}`/book/executed/04_cnn_classification` and calls the same functions (`llmmusic.data.pianoroll`,
+# `llmmusic.experiments.cnn`, `llmmusic.analysis.baselines`, `llmmusic.analysis.metrics`).
 #
 # **Run it**: `llmmusic lab 4` (your copy: `my-labs/lab4_cnn_classification.ipynb`; about a minute on a
 # laptop CPU); grade your answers with `llmmusic check lab4`.
@@ -38,7 +38,7 @@
 # {download}`Jupytext source <lab4_cnn_classification.py>`.
 
 # %% tags=["parameters"]
-dataset = None        # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET
+dataset = None        # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 n_pieces = 120        # LLM pieces used (spread over the labels of `task`)
 task = "genre"        # what the network learns: "genre" (13 labels) or "style" (25 labels)
 bars = 8              # roll length in bars (16 steps per bar)
@@ -67,10 +67,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import baselines, cnn, metrics, pianoroll, stats
+from llmmusic.analysis import baselines
+from llmmusic.experiments import cnn
+from llmmusic.analysis import metrics
+from llmmusic.data import pianoroll
+from llmmusic.analysis import stats
 from llmmusic.course import sample_pieces
-from llmmusic.dataset import load_params
-from llmmusic.taxonomy import get_taxonomy
+from llmmusic.data.dataset import load_params
+from llmmusic.data.taxonomy import get_taxonomy
 
 dataset_dir = stats.pick_dataset(dataset)
 taxonomy = get_taxonomy(load_params(dataset_dir).get("taxonomy", "paper"))
@@ -87,7 +91,7 @@ print(f"{len(llm)} pieces, {table[task].nunique()} {task}s of {len(labels)}; rol
 # %% [markdown]
 # ## Part 1: what the network sees
 #
-# `llmmusic.pianoroll` draws each piece into 4 channels (melody, chords, bass, drums) × 128 pitches ×
+# `llmmusic.data.pianoroll` draws each piece into 4 channels (melody, chords, bass, drums) × 128 pitches ×
 # 16 steps per bar; a cell holds the velocity of the note sounding there (drums: onsets only).
 
 # %%
@@ -152,7 +156,7 @@ print(f"{cnn.n_parameters(result.model):,} parameters; best epoch {result.best_e
 # ## Part 3: held-out pieces, against baselines
 #
 # The test split was never used in training. Beside the CNN: logistic regression on the hand-made
-# features of `llmmusic.baselines` (pitch-class histograms, onset positions, drum keys, intervals,
+# features of `llmmusic.analysis.baselines` (pitch-class histograms, onset positions, drum keys, intervals,
 # density, register, ...), and chance.
 
 # %%

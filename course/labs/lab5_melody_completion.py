@@ -33,8 +33,8 @@
 # whether it has learned something about melody. In this lab you train a small transformer on your CPU,
 # test it with the *melody completion* protocol (rank the true next phrase among 50 candidates), check it
 # against chance and n-gram models, and add a baseline of your own. It builds on the chapter
-# {doc}`/book/executed/05_melody_completion` and calls the same functions (`llmmusic.melody`,
-# `llmmusic.melody_model`, `llmmusic.melody_experiment`).
+# {doc}`/book/executed/05_melody_completion` and calls the same functions (`llmmusic.experiments.melody`,
+# `llmmusic.experiments.melody.model`, `llmmusic.experiments.melody.experiment`).
 #
 # **Run it**: `llmmusic lab 5` (your copy: `my-labs/lab5_melody_completion.ipynb`; a minute or two on a
 # laptop CPU); grade your answers with `llmmusic check lab5`.
@@ -42,7 +42,7 @@
 # {download}`Jupytext source <lab5_melody_completion.py>`.
 
 # %% tags=["parameters"]
-dataset = None             # generated dataset folder; None: llmmusic.dataset.DEFAULT_DATASET
+dataset = None             # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 train_corpus = "llm-midi"  # what the models learn from: "llm-midi", "pop909" (needs ../shared/data) or "folk"
 llm_limit = 300            # LLM pieces read (grid order)
 human_limit = 60           # songs read from each human corpus
@@ -75,10 +75,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic import melody as M
-from llmmusic import melody_experiment as X
-from llmmusic import melody_model as T
-from llmmusic.stats import pick_dataset
+from llmmusic.experiments import melody as M
+from llmmusic.experiments.melody import experiment as X
+from llmmusic.experiments.melody import model as T
+from llmmusic.analysis.stats import pick_dataset
 
 dataset_dir = pick_dataset(dataset)
 config = X.DataConfig(dataset=str(dataset_dir), phrase_bars=phrase_bars, llm_limit=llm_limit,
@@ -159,7 +159,7 @@ chance_map = None  # your answer: expected MAP of a random ranking of 50 candida
 chance_map = sum(1 / r for r in range(1, 51)) / 50
 simulated = np.mean(1 / np.random.default_rng(seed).integers(1, 51, size=200_000))
 print(f"H_50 / 50 = {chance_map:.4f}; simulated random ranks: {simulated:.4f}; "
-      f"llmmusic.melody.chance_ranking(): {M.chance_ranking()['MAP']:.4f}")
+      f"llmmusic.experiments.melody.chance_ranking(): {M.chance_ranking()['MAP']:.4f}")
 
 # %% [markdown]
 # Every token adds a log-probability below 0, so a candidate with fewer tokens (fewer notes) loses less

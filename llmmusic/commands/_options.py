@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from typing import Callable, Sequence
 
-from ..llm import LLMClient, redact_url
-from ..server import DEFAULT_MODEL
+from llmmusic.generation.llm import LLMClient, redact_url
+from llmmusic.generation.server import DEFAULT_MODEL
 
 
 def _number(text: str, kind: type, lowest: float, inclusive: bool, what: str) -> float:

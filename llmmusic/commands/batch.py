@@ -1,5 +1,5 @@
 """``llmmusic batch run``, and the batch options of ``llmmusic generate`` (``--export-batch``,
-``--import-batch``, ``--estimate``): see :mod:`llmmusic.batch`."""
+``--import-batch``, ``--estimate``): see :mod:`llmmusic.generation.batch`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import UserError
-from ..generate import GenerateConfig, Generator, default_cache_path
-from ._options import client_from_args, existing_file, existing_folder, http_url, positive_float, positive_int
+from llmmusic.errors import UserError
+from llmmusic.generation.generate import GenerateConfig, Generator, default_cache_path
+from llmmusic.commands._options import client_from_args, existing_file, existing_folder, http_url, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import run_batch
+    from llmmusic.generation.batch import run_batch
 
     summary = run_batch(args.file, args.out, base_url=args.base_url, concurrency=args.concurrency,
                         timeout=args.timeout, parallel=args.parallel)
@@ -67,7 +67,7 @@ def requested(args: argparse.Namespace) -> bool:
 
 def run_generate(args: argparse.Namespace, config: GenerateConfig) -> int:
     """``generate --export-batch/--import-batch/--estimate``: the run's requests, without generating."""
-    from ..batch import estimate, export_batch, import_batch
+    from llmmusic.generation.batch import estimate, export_batch, import_batch
 
     if (args.price_in is None) != (args.price_out is None):
         raise UserError("--price-in and --price-out go together")

@@ -8,10 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..book import ROOT, BookError, build_book
-from ..course import SOLUTIONS_ENV
-from ..provenance import parse_param_value
-from ._options import positive_int
+from llmmusic.book import ROOT, BookError, build_book
+from llmmusic.course import SOLUTIONS_ENV
+from llmmusic.book.provenance import parse_param_value
+from llmmusic.commands._options import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:

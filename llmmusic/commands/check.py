@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..course import (CourseError, answers_from_module, answers_from_notebook, default_output, get_lab, grade,
+from llmmusic.course import (CourseError, answers_from_module, answers_from_notebook, default_output, get_lab, grade,
                       report)
 
 

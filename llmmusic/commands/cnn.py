@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ._options import (existing_file, existing_folder, fraction, nonnegative_float, nonnegative_int, output_file,
+from llmmusic.commands._options import (existing_file, existing_folder, fraction, nonnegative_float, nonnegative_int, output_file,
                        positive_float, positive_int)
 
 
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_model(dataset_dir: Path) -> Path:
-    from ..paths import home
+    from llmmusic.paths import home
 
     return home() / "models" / f"cnn-{dataset_dir.name}.pt"
 
@@ -70,16 +70,16 @@ def _emit(result: dict[str, Any], out: Path | None) -> None:
     text = json.dumps(result, indent=2, default=str)
     print(text)
     if out is not None:
-        from .. import atomic
+        from llmmusic import atomic
 
         atomic.write_text(out, text + "\n")
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .. import cnn
-    from ..dataset import DEFAULT_DATASET, load_params
-    from ..provenance import sha256_file
-    from ..taxonomy import get_taxonomy
+    from llmmusic.experiments import cnn
+    from llmmusic.data.dataset import DEFAULT_DATASET, load_params
+    from llmmusic.book.provenance import sha256_file
+    from llmmusic.data.taxonomy import get_taxonomy
 
     dataset_dir = Path(args.dataset) if args.dataset else DEFAULT_DATASET
     rs = cnn.llm_rollset(dataset_dir, bars=args.bars, limit=args.limit)
@@ -114,9 +114,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .. import cnn
-    from ..corpora import human_midi, label_folder_by_md5, lakh_labels
-    from ..provenance import sha256_file
+    from llmmusic.experiments import cnn
+    from llmmusic.data.corpora import human_midi, label_folder_by_md5, lakh_labels
+    from llmmusic.book.provenance import sha256_file
 
     if args.model is None and args.dataset is None:
         raise SystemExit("cnn eval: give --model (or --dataset to find its default checkpoint)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._options import existing_folder
+from llmmusic.commands._options import existing_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..card import dataset_summary, write_card
+    from llmmusic.generation.card import dataset_summary, write_card
 
     if args.action == "card":
         print(write_card(args.path))

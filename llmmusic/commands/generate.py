@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 
-from ..card import write_card
-from ..dataset import MANIFEST
-from ..generate import DECODINGS, GenerateConfig, Generator, default_cache_path
-from ..variants import VARIANTS
-from . import batch
-from ..taxonomy import TAXONOMIES
-from ._options import (add_llm_options, client_from_args, folder, name_list, nonnegative_int, output_file,
+from llmmusic.generation.card import write_card
+from llmmusic.data.dataset import MANIFEST
+from llmmusic.generation.generate import DECODINGS, GenerateConfig, Generator, default_cache_path
+from llmmusic.generation.variants import VARIANTS
+from llmmusic.commands import batch
+from llmmusic.data.taxonomy import TAXONOMIES
+from llmmusic.commands._options import (add_llm_options, client_from_args, folder, name_list, nonnegative_int, output_file,
                        positive_float, positive_int, probability)
 
 
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pilot", type=positive_int, metavar="N",
                    help="the pilot selection: N songs per genre (index 0), styles spread evenly")
     p.add_argument("--variant", choices=sorted(VARIANTS), default="paper",
-                   help="prompt/representation variant (see llmmusic.variants)")
+                   help="prompt/representation variant (see llmmusic.generation.variants)")
     p.add_argument("--decoding", choices=DECODINGS, default="schema",
                    help="schema: structured outputs with bounds (default); free: the paper's free-form reply")
     p.add_argument("--max-attempts", type=positive_int, default=5, help="attempts per song (paper: 5)")

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..course import CourseError, default_output, discover_labs, get_lab, run_lab
-from ..provenance import parse_param_value
-from ._options import positive_int
+from llmmusic.course import CourseError, default_output, discover_labs, get_lab, run_lab
+from llmmusic.book.provenance import parse_param_value
+from llmmusic.commands._options import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list() -> int:
-    from ..course import declared_parameters
+    from llmmusic.course import declared_parameters
 
     for lab in discover_labs():
         params = ", ".join(f"{k}={v}" for k, v in declared_parameters(lab).items())

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from ._options import existing_folder, fraction, nonnegative_int, output_file, positive_float, positive_int
+from llmmusic.commands._options import existing_folder, fraction, nonnegative_int, output_file, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..melody import MelodyTokenizer
-    from ..melody_experiment import DataConfig, checkpoint_info, default_checkpoint, prepare, sequences
-    from ..melody_model import TrainConfig, build_model, save_checkpoint, train_model
+    from llmmusic.experiments.melody import MelodyTokenizer
+    from llmmusic.experiments.melody.experiment import DataConfig, checkpoint_info, default_checkpoint, prepare, sequences
+    from llmmusic.experiments.melody.model import TrainConfig, build_model, save_checkpoint, train_model
 
     config = DataConfig(dataset=str(args.dataset) if args.dataset else None, phrase_bars=args.phrase_bars,
                         llm_limit=args.llm_limit, human_limit=args.human_limit, human_max_bars=args.human_max_bars,
@@ -77,9 +77,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..melody_experiment import (DataConfig, default_checkpoint, next_token_table, ngram_baselines, prepare,
+    from llmmusic.experiments.melody.experiment import (DataConfig, default_checkpoint, next_token_table, ngram_baselines, prepare,
                                      ranking_results, sequences)
-    from ..melody_model import TransformerScorer, load_checkpoint
+    from llmmusic.experiments.melody.model import TransformerScorer, load_checkpoint
 
     path = args.model or default_checkpoint(args.train_corpus)
     if not Path(path).is_file():
@@ -102,7 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
     print(nt[["n_tokens", "accuracy", "perplexity", "accuracy_Pitch"]].round(4).to_string())
     print(rk.table.round(4).to_string())
     if args.out:
-        from .. import atomic
+        from llmmusic import atomic
 
         payload = {"checkpoint": str(path), "train_corpus": train_corpus, "data": info["data"],
                    "next_token": nt.reset_index().to_dict(orient="records"),

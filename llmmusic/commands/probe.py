@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._options import existing_folder, nonnegative_int, output_file, positive_int
+from llmmusic.commands._options import existing_folder, nonnegative_int, output_file, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import atomic
-    from ..probe import probe_dataset, probe_table
+    from llmmusic import atomic
+    from llmmusic.analysis.probe import probe_dataset, probe_table
 
     results = [probe_dataset(d, pilot=args.pilot, seed=args.seed) for d in args.datasets]
     print(probe_table(results).T.to_string())

@@ -7,8 +7,8 @@ import signal
 import sys
 import time
 
-from ..server import DEFAULT_MODEL, MODELS, EmbeddedServer
-from ._options import port, positive_int
+from llmmusic.generation.server import DEFAULT_MODEL, MODELS, EmbeddedServer
+from llmmusic.commands._options import port, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:

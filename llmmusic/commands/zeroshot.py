@@ -13,15 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import UserError
-from ._options import (add_llm_options, choice_list, client_from_args, existing_file, existing_folder,
+from llmmusic.errors import UserError
+from llmmusic.commands._options import (add_llm_options, choice_list, client_from_args, existing_file, existing_folder,
                        nonnegative_int, output_file, positive_int)
 
 SETS = ("llm-midi", "human-folder", "human-topmagd", "user")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..zeroshot import DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_PIN, MODES
+    from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_PIN, MODES
 
     p = sub.add_parser("zeroshot", help="zero-shot genre/style classification of MIDI by an LLM")
     p.add_argument("action", choices=("run", "summary"),
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from .. import zeroshot as Z
+    from llmmusic.experiments import zeroshot as Z
 
     results = Z.read_results(args.out)
     print(Z.summarize(results, list(Z.standard_tasks().values()) + _user_tasks(results)).to_string(index=False))
@@ -70,7 +70,7 @@ def _print_row(row: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, ask the questions, then replace the rows of the sets that ran in one atomic write."""
-    from .. import zeroshot as Z
+    from llmmusic.experiments import zeroshot as Z
 
     if args.action == "summary":
         return _summary(args)
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _user_tasks(results: "object") -> list:
     """A task over the labels seen in a results file's ``user`` rows (for ``summary``)."""
-    from ..zeroshot import Task
+    from llmmusic.experiments.zeroshot import Task
 
     rows = results[results["task"] == "user"] if len(results) else results  # type: ignore[index]
     if not len(rows):
