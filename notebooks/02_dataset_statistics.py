@@ -45,6 +45,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from llmmusic.data.dataset import pick_dataset
+from llmmusic.data.sampling import sample_per_group
 from llmmusic.book import plots
 from llmmusic.analysis import probe
 from llmmusic.analysis import stats
@@ -54,7 +56,7 @@ from llmmusic.data.piece import TICKS_PER_QUARTER, TRACKS
 from llmmusic.book.provenance import Provenance, notice, relative_to_root
 from llmmusic.data.taxonomy import get_taxonomy
 
-dataset_dir = stats.pick_dataset(dataset)
+dataset_dir = pick_dataset(dataset)
 if dataset_dir is None:
     raise FileNotFoundError("no generated dataset under data/llm-midi; make one with `llmmusic generate`")
 shared = shared_data_dir()
@@ -178,7 +180,7 @@ if shared is None or not (shared / "human-midi").is_dir():
 else:
     human, unreadable = stats.human_sample(n_human, seed=seed, bars=human_bars)
     if unreadable:
-        print(f"{len(unreadable)} human files could not be read:", *unreadable[:5], sep="\n  ")
+        print(f"{len(unreadable)} human files could not be read:", *(f"{f['path']}: {f['reason']}" for f in unreadable[:5]), sep="\n  ")
     tables["human MIDI"] = stats.metrics_table(human, source="human MIDI")
     melody_tables["human MIDI"] = stats.metrics_table(human, tracks=("melody",), source="human MIDI")
 if shared is None or not (shared / "pop909").is_dir():
@@ -225,6 +227,6 @@ else:
 # A few pieces per genre, rendered to audio (the stamp says which synthesizer made each clip).
 
 # %%
-for i, example in enumerate(stats.sample_pieces(pieces, per_group=audio_per_genre, by="genre", seed=seed)):
+for i, example in enumerate(sample_per_group(pieces, per_group=audio_per_genre, by="genre", seed=seed)):
     label = f"{example.meta.get('genre')} / {example.meta.get('style')} ({example.meta.get('mood')})"
     prov.audio(example, f"example_{i:02d}", caption=label)

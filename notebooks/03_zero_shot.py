@@ -72,7 +72,7 @@ from llmmusic.experiments import zeroshot as Z
 from llmmusic.data.corpora import shared_data_dir
 from llmmusic.generation.llm import LLMClient
 from llmmusic.book.provenance import Provenance, notice
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 
 cache_path = Path(cache) if cache else Z.DEFAULT_CACHE
 client = LLMClient(base_url=base_url, model=model, cache=cache_path, cache_only=cache_only)

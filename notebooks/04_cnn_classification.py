@@ -77,6 +77,9 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
+from llmmusic.data.dataset import pick_dataset, taxonomy_of
+from llmmusic.data.sampling import balanced_sample
+from llmmusic.experiments.torch_setup import resolve_device
 from llmmusic.analysis import baselines
 from llmmusic.experiments import cnn
 from llmmusic.analysis import metrics
@@ -87,7 +90,7 @@ from llmmusic.data.dataset import load_params
 from llmmusic.book.provenance import Provenance, notice
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_TO_FOLDER, TOPMAGD_GENRES, get_taxonomy
 
-dataset_dir = stats.pick_dataset(dataset)
+dataset_dir = pick_dataset(dataset)
 if dataset_dir is None:
     raise FileNotFoundError("no generated dataset under data/llm-midi; make one with `llmmusic generate`")
 shared = shared_data_dir()
@@ -107,9 +110,9 @@ prov = Provenance("04_cnn_classification", params=params,
                           "lakh_folder": Path(lakh_dir) if lakh_dir else None,
                           "zeroshot": (Path(zeroshot_dir) if zeroshot_dir else cnn.ROOT / "data" / "zeroshot")
                           / "results.jsonl"})
-taxonomy = get_taxonomy(load_params(dataset_dir).get("taxonomy", "paper"))
+taxonomy = taxonomy_of(dataset_dir)
 heads = {"genre": list(taxonomy.genres), "style": list(taxonomy.styles)}
-run_device = cnn.resolve_device(device)
+run_device = resolve_device(device)
 print(f"dataset {dataset_dir.name} ({taxonomy.name} taxonomy); torch {torch.__version__} on {run_device}, "
       f"{threads or torch.get_num_threads()} CPU thread(s)")
 
@@ -142,7 +145,7 @@ prov.table(counts, "split_counts",
                    "split stratified by combination, seeded).")
 
 # %%
-human_files = cnn.balanced_sample(human_midi(human_dir), "folder_genre", n_human, seed) if human_dir else None
+human_files = balanced_sample(human_midi(human_dir), "folder_genre", n_human, seed) if human_dir else None
 human = cnn.human_rollset(human_files, bars=bars, n_windows=human_windows) if human_files is not None else None
 occ = {"LLM-MIDI": pianoroll.occupancy(llm.rolls, bars_per_part=bars // 2).mean(axis=0)}
 if human is not None:
@@ -357,7 +360,7 @@ else:
 # %%
 transfer = []
 if human is not None and folder_ok:
-    cv_files = cnn.balanced_sample(human_files, "folder_genre", n_human_cv, seed + 1)
+    cv_files = balanced_sample(human_files, "folder_genre", n_human_cv, seed + 1)
     cv_rows = np.flatnonzero(human.table["md5"].isin(set(cv_files["md5"])).to_numpy())
     cv_set = human.subset(cv_rows)
     cv_config = cnn.TrainConfig(epochs=human_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,

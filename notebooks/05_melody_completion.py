@@ -81,7 +81,7 @@ from llmmusic.experiments.melody import model as T
 from llmmusic.data.corpora import shared_data_dir
 from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
 from llmmusic.book.provenance import Provenance, notice
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 
 params = dict(dataset=dataset, train_corpus=train_corpus, phrase_bars=phrase_bars, llm_limit=llm_limit,
               human_limit=human_limit, human_max_bars=human_max_bars, window_phrases=window_phrases,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from llmmusic.data.dataset import pick_dataset
 from llmmusic.data.piece import Note, Piece
 from llmmusic.analysis.stats import (
     counts_grid,
@@ -19,7 +20,6 @@ from llmmusic.analysis.stats import (
     failure_counts,
     generation_summary,
     metrics_table,
-    pick_dataset,
     piece_metrics,
     pitch_class_entropy,
     pitch_class_histogram,

@@ -62,6 +62,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from llmmusic.data.dataset import pick_dataset
 from llmmusic.book import plots
 from llmmusic.analysis import stats
 from llmmusic.data.corpora import shared_data_dir
@@ -70,7 +71,7 @@ from llmmusic.data.piece import TRACKS, Note, Piece
 
 if metric not in stats.METRICS:
     raise ValueError(f"metric={metric!r}: choose one of {stats.METRICS}")
-dataset_dir = stats.pick_dataset(dataset)
+dataset_dir = pick_dataset(dataset)
 pieces = sample_pieces(dataset_dir, n_pieces, by="genre")  # spread over the genres, via llmmusic.data.dataset.load_pieces
 human = []
 if n_human and shared_data_dir() is not None:

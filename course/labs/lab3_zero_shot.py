@@ -72,7 +72,7 @@ from llmmusic.experiments import zeroshot as Z
 from llmmusic.generation.llm import CacheMiss, LLMClient
 from llmmusic.data.dataset import load_pieces
 from llmmusic.data.midi import midi_to_piece
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
 
 results_path = Path(results_file) if results_file else Z.DEFAULT_DIR / "results.jsonl"

@@ -67,6 +67,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from llmmusic.data.dataset import pick_dataset, taxonomy_of
 from llmmusic.analysis import baselines
 from llmmusic.experiments import cnn
 from llmmusic.analysis import metrics
@@ -76,8 +77,8 @@ from llmmusic.course import sample_pieces
 from llmmusic.data.dataset import load_params
 from llmmusic.data.taxonomy import get_taxonomy
 
-dataset_dir = stats.pick_dataset(dataset)
-taxonomy = get_taxonomy(load_params(dataset_dir).get("taxonomy", "paper"))
+dataset_dir = pick_dataset(dataset)
+taxonomy = taxonomy_of(dataset_dir)
 labels = list(taxonomy.genres if task == "genre" else taxonomy.styles)
 heads = {task: labels}
 pieces = sample_pieces(dataset_dir, n_pieces, by=task)

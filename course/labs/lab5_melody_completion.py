@@ -78,7 +78,7 @@ import pandas as pd
 from llmmusic.experiments import melody as M
 from llmmusic.experiments.melody import experiment as X
 from llmmusic.experiments.melody import model as T
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 
 dataset_dir = pick_dataset(dataset)
 config = X.DataConfig(dataset=str(dataset_dir), phrase_bars=phrase_bars, llm_limit=llm_limit,

@@ -28,7 +28,6 @@ Used in: notebooks/01_prompt_design.py, notebooks/02_dataset_statistics.py.
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -36,7 +35,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from llmmusic.data.dataset import pick_dataset  # re-exported: chapters call stats.pick_dataset
+from llmmusic.data.midi_folder import read_each
+from llmmusic.data.sampling import balanced_sample
 from llmmusic.data.piece import TICKS_PER_BAR, TICKS_PER_QUARTER, TRACKS, Note, Piece
 
 PITCHED: tuple[str, ...] = ("melody", "chords", "bass")
@@ -373,7 +373,7 @@ def summarise_metrics(tables: Mapping[str, pd.DataFrame], metrics: Sequence[str]
 
 # --------------------------------------------------------------------------------------------- human MIDI
 def human_sample(n: int, seed: int = 0, bars: int = 8, root: str | Path | None = None,
-                 per_genre: bool = True) -> tuple[list[Piece], list[str]]:
+                 per_genre: bool = True) -> tuple[list[Piece], list[dict[str, str]]]:
     """Read a random sample of the human MIDI collection into pieces.
 
     Args:
@@ -384,25 +384,19 @@ def human_sample(n: int, seed: int = 0, bars: int = 8, root: str | Path | None =
         per_genre: sample each folder genre equally.
     Returns:
         ``(pieces, failures)``: pieces with ``meta["folder_genre"]`` (and ``genre`` set to it), and one
-        ``"file: reason"`` line per unreadable file.
+        :func:`llmmusic.data.midi_folder.failure` row (``path``, ``reason``) per unreadable file.
     """
     from llmmusic.data.corpora import human_midi
-    from llmmusic.data.midi import MidiReadError, read_midi
+    from llmmusic.data.midi import read_midi
 
     table = human_midi(root)
     if per_genre:
-        groups = [g for _, g in table.groupby("folder_genre")]
-        k = max(1, n // max(1, len(groups)))
-        chosen = pd.concat([g.sample(min(k, len(g)), random_state=seed) for g in groups])
+        chosen = balanced_sample(table, "folder_genre", n, seed)
     else:
         chosen = table.sample(min(n, len(table)), random_state=seed)
     pieces, failures = [], []
-    for row in chosen.itertuples(index=False):
-        try:
-            piece = read_midi(row.path, bars=bars)
-        except MidiReadError as exc:
-            failures.append(f"{Path(row.path).name}: {exc}")
-            continue
+    rows = list(chosen.itertuples(index=False))
+    for row, piece in read_each(rows, lambda r: read_midi(r.path, bars=bars), failures, path=lambda r: r.path):
         piece.meta.update(folder_genre=row.folder_genre, genre=row.folder_genre, path=str(row.path))
         pieces.append(piece)
     return pieces, failures
@@ -418,17 +412,3 @@ def window(piece: Piece, bars: int, start_bar: int | None = None) -> Piece:
     tracks = {t: [Note(n.pitch, n.duration, n.velocity, n.start - lo) for n in notes if lo <= n.start < hi]
               for t, notes in piece.tracks().items()}
     return Piece(**tracks, meta={**piece.meta, "window": [start_bar, bars]})
-
-
-def sample_pieces(pieces: Sequence[Piece], per_group: int = 1, by: str = "genre", seed: int = 0) -> list[Piece]:
-    """Up to ``per_group`` pieces for each value of ``piece.meta[by]`` (random, seeded), in group order."""
-    rng = random.Random(seed)
-    groups: dict[str, list[Piece]] = {}
-    for piece in pieces:
-        groups.setdefault(str(piece.meta.get(by)), []).append(piece)
-    chosen: list[Piece] = []
-    for key in sorted(groups):
-        members = groups[key]
-        chosen += rng.sample(members, min(per_group, len(members)))
-    return chosen
-

@@ -77,13 +77,12 @@ def _emit(result: dict[str, Any], out: Path | None) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from llmmusic.experiments import cnn
-    from llmmusic.data.dataset import DEFAULT_DATASET, load_params
+    from llmmusic.data.dataset import DEFAULT_DATASET, taxonomy_of
     from llmmusic.book.provenance import sha256_file
-    from llmmusic.data.taxonomy import get_taxonomy
 
     dataset_dir = Path(args.dataset) if args.dataset else DEFAULT_DATASET
     rs = cnn.llm_rollset(dataset_dir, bars=args.bars, limit=args.limit)
-    taxonomy = get_taxonomy(load_params(dataset_dir).get("taxonomy", "paper"))
+    taxonomy = taxonomy_of(dataset_dir)
     heads = {"genre": list(taxonomy.genres), "style": list(taxonomy.styles)}
     split = cnn.split_by_combination(rs.table["genre"].tolist(), rs.table["style"].tolist(), seed=args.seed)
     modes = ("velocity", "binary") if args.mode == "pick" else (args.mode,)
@@ -116,6 +115,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from llmmusic.experiments import cnn
     from llmmusic.data.corpora import human_midi, label_folder_by_md5, lakh_labels
+    from llmmusic.data.sampling import balanced_sample
     from llmmusic.book.provenance import sha256_file
 
     if args.model is None and args.dataset is None:
@@ -138,7 +138,7 @@ def _eval(args: argparse.Namespace) -> int:
                                 == extra.get("manifest_sha256") else
                                 "the dataset changed since training: its test split may hold training pieces")
     if args.human:
-        files = cnn.balanced_sample(human_midi(), "folder_genre", args.n_human)
+        files = balanced_sample(human_midi(), "folder_genre", args.n_human)
         human = cnn.human_rollset(files, bars=bars, n_windows=args.windows)
         ids, scores = cnn.file_scores(model, human, mode, "genre")
         rep = cnn.folder_genre_report(scores, heads["genre"], files["folder_genre"].iloc[ids].tolist(),

@@ -25,7 +25,7 @@ import pandas as pd
 
 from llmmusic.errors import DataError
 from llmmusic.data.piece import Piece
-from llmmusic.data.taxonomy import label_slug
+from llmmusic.data.taxonomy import Taxonomy, get_taxonomy, label_slug
 from llmmusic.paths import ROOT
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,11 @@ def load_params(dataset_dir: str | Path) -> dict[str, Any]:
     from llmmusic.atomic import read_json
 
     return read_json(path, "the run parameters")
+
+
+def taxonomy_of(dataset_dir: str | Path) -> Taxonomy:
+    """The label set a dataset was generated with (its ``dataset.json``; ``paper`` when unrecorded)."""
+    return get_taxonomy(load_params(dataset_dir).get("taxonomy", "paper"))
 
 
 def valid_rows(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -36,6 +36,8 @@ from llmmusic import progress
 from llmmusic.data import pianoroll
 from llmmusic.analysis.baselines import FEATURE_VERSION, feature_matrix
 from llmmusic.errors import UserError
+from llmmusic.data.midi_folder import read_each
+from llmmusic.experiments.torch_setup import resolve_device, torch_threads
 from llmmusic.paths import ROOT
 
 SPLITS = ("train", "val", "test")
@@ -147,8 +149,6 @@ def human_rollset(files: pd.DataFrame, bars: int = pianoroll.DEFAULT_BARS, n_win
         RollSet whose table has ``file`` (row position in ``files``), ``window`` and the columns of
         ``files``; unreadable files are listed in ``failures``.
     """
-    from llmmusic.data.midi import MidiReadError
-
     if "path" not in files.columns:
         raise ValueError(f"files: expected a 'path' column, got {list(files.columns)}")
     key = pianoroll.cache_key("human", files=pianoroll.content_ids(files["path"]), bars=bars, n_windows=n_windows, hop_bars=hop_bars,
@@ -156,13 +156,11 @@ def human_rollset(files: pd.DataFrame, bars: int = pianoroll.DEFAULT_BARS, n_win
 
     def build() -> dict[str, np.ndarray]:
         pieces, rows, failures = [], [], []
-        for i, row in enumerate(files.itertuples(index=False)):
-            info = row._asdict()
-            try:
-                windows = pianoroll.human_windows(info["path"], bars=bars, n_windows=n_windows, hop_bars=hop_bars)
-            except MidiReadError as exc:
-                failures.append({"path": str(info["path"]), "reason": exc.reason})
-                continue
+        def read(entry: tuple[int, dict[str, Any]]) -> list[Piece]:
+            return pianoroll.human_windows(entry[1]["path"], bars=bars, n_windows=n_windows, hop_bars=hop_bars)
+
+        entries = list(enumerate(row._asdict() for row in files.itertuples(index=False)))
+        for (i, info), windows in read_each(entries, read, failures, path=lambda entry: entry[1]["path"]):
             for piece in windows:
                 pieces.append(piece)
                 out = {k: ("|".join(v) if isinstance(v, (list, tuple)) else v) for k, v in info.items()}
@@ -255,25 +253,6 @@ def file_folds(labels: Sequence[str], k: int = 5, seed: int = 0) -> np.ndarray:
 
 
 # ============================================================================================ model
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (``None``: unchanged), restoring the count after."""
-    previous = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other values pass through."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def build_model(heads: Mapping[str, int], channels: int = 16, dropout: float = 0.3,
                 in_channels: int = 4, pitches: int = pianoroll.N_PITCHES) -> Any:
     """A :class:`RollCNN` (see there); ``heads`` maps a task name to its number of classes."""
@@ -454,7 +433,7 @@ def train_model(train_rolls: np.ndarray, train_targets: Mapping[str, np.ndarray]
 def _train_model(train_rolls: np.ndarray, train_targets: Mapping[str, np.ndarray], val_rolls: np.ndarray,
                  val_targets: Mapping[str, np.ndarray], heads: Mapping[str, Sequence[str]], config: TrainConfig,
                  on_epoch: Callable[[dict[str, Any]], None] | None) -> TrainResult:
-    device = resolve_device(config.device)
+    device = str(resolve_device(config.device))
     previous = torch.are_deterministic_algorithms_enabled()
     if device.startswith("cuda"):  # cuBLAS needs this for deterministic matmuls; kernels without a
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic version only warn
@@ -883,20 +862,6 @@ def zeroshot_summary(folder: str | Path | None = None, n_boot: int = 1000, seed:
 
     return zeroshot.summarize_results((Path(folder) if folder is not None else zeroshot.DEFAULT_DIR) / "results.jsonl",
                                       n_boot=n_boot, seed=seed)
-
-
-def balanced_sample(files: pd.DataFrame, column: str, n: int | None, seed: int = 0) -> pd.DataFrame:
-    """About ``n`` rows spread evenly over the values of ``column`` (all rows when ``n`` is None).
-
-    Each value gets ``n // k`` rows (all it has if fewer), drawn with ``seed``; the order of
-    ``files`` is kept.
-    """
-    if n is None or n >= len(files):
-        return files.reset_index(drop=True)
-    groups = files.groupby(column, sort=True)
-    per = max(1, n // groups.ngroups)
-    picked = [g.sample(min(per, len(g)), random_state=seed) for _, g in groups]
-    return files.loc[sorted(pd.concat(picked).index)].reset_index(drop=True)
 
 
 #: Published numbers quoted in the chapter: models trained on human MIDI (Lakh MIDI with the

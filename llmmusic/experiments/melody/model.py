@@ -27,6 +27,7 @@ from torch import nn
 
 from llmmusic.experiments.melody import MelodyTokenizer
 from llmmusic.progress import report as progress_report
+from llmmusic.experiments.torch_setup import resolve_device
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -108,13 +109,6 @@ class MelodyTransformer(nn.Module):
     def n_parameters(self) -> int:
         """Trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: the GPU when torch sees one, else the CPU; otherwise the named device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def build_model(tokenizer: MelodyTokenizer, d_model: int = 128, n_layers: int = 2, n_heads: int = 4,
@@ -234,7 +228,7 @@ def train_model(model: MelodyTransformer, train: Sequence[Sequence[int]], valida
         raise ValueError("no training sequences")
     device = resolve_device(config.device)
     if config.threads:
-        torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads)  # process-wide, as documented on TrainConfig.threads
     model.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)

@@ -39,6 +39,8 @@ import pandas as pd
 from llmmusic.generation.llm import LLMClient, Reply
 from llmmusic.data.piece import TRACKS, Piece
 from llmmusic.progress import report as progress_report
+from llmmusic.data.midi_folder import read_each
+from llmmusic.data.sampling import balanced_order, balanced_prefix
 from llmmusic.paths import ROOT
 
 log = logging.getLogger(__name__)
@@ -476,41 +478,6 @@ class Item:
     path: str = ""
 
 
-def balanced_order(keys: Sequence[tuple[str, ...]], seed: int = 0) -> list[int]:
-    """An order of items that spreads every key column evenly (for prefix-stable stratified samples).
-
-    Items are shuffled with ``seed`` and queued by key; then, one at a time, the next item of the key
-    whose values are least used so far (sum, then max of the counts over key columns; first key in
-    shuffled order on ties) is taken. Any prefix of the order is as balanced as this greedy rule
-    makes it, so a small sample is the start of a larger one.
-
-    Args:
-        keys: per item a tuple of labels, e.g. ``(genre, style)``.
-        seed: shuffle seed.
-    Returns:
-        indices into ``keys``.
-    """
-    idx = list(range(len(keys)))
-    random.Random(seed).shuffle(idx)
-    queues: dict[tuple[str, ...], list[int]] = {}
-    for i in idx:
-        queues.setdefault(tuple(keys[i]), []).append(i)
-    width = len(keys[0]) if keys else 0
-    counts: list[dict[str, int]] = [dict() for _ in range(width)]
-    heads = {k: 0 for k in queues}
-    order: list[int] = []
-    while len(order) < len(idx):
-        def load(k: tuple[str, ...]) -> tuple[int, int]:
-            used = [counts[c].get(k[c], 0) for c in range(width)]
-            return sum(used), max(used)
-        key = min((k for k in queues if heads[k] < len(queues[k])), key=load)
-        order.append(queues[key][heads[key]])
-        heads[key] += 1
-        for c, v in enumerate(key):
-            counts[c][v] = counts[c].get(v, 0) + 1
-    return order
-
-
 def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
                    pin: str | Path | None = None) -> list[Item]:
     """A genre- and style-balanced sample of a generated dataset (``truth`` = genre; style in meta).
@@ -584,32 +551,14 @@ def read_items(paths: Iterable[tuple[str, Any, str]], source: str, bars: int = 4
     """
     from llmmusic.data.midi import MidiReadError, read_midi
 
-    items = []
-    for path, truth, ident in paths:
-        try:
-            piece = read_midi(path, bars=bars)
-        except MidiReadError as exc:
-            if errors is not None:
-                errors.append({"path": str(path), "reason": str(getattr(exc, "reason", exc))})
-            continue
-        except Exception as exc:  # a malformed file must not stop a batch
-            if errors is not None:
-                errors.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
-            continue
+    def read(entry: tuple[str, Any, str]) -> Piece:
+        piece = read_midi(entry[0], bars=bars)
         if piece.n_notes == 0:
-            if errors is not None:
-                errors.append({"path": str(path), "reason": "no notes in the window"})
-            continue
-        items.append(Item(id=ident, piece=piece, truth=truth, source=source, path=str(path)))
-    return items
+            raise MidiReadError(entry[0], "no notes in the window")
+        return piece
 
-
-def human_folder_sample(df: pd.DataFrame, n: int | None, seed: int = 0, column: str = "folder_genre") -> pd.DataFrame:
-    """A class-balanced, prefix-stable sample of rows of :func:`llmmusic.data.corpora.human_midi` by ``column``."""
-    if len(df) == 0:
-        return df
-    order = balanced_order([(str(v),) for v in df[column]], seed)
-    return df.iloc[order[: n if n is not None else len(order)]]
+    return [Item(id=ident, piece=piece, truth=truth, source=source, path=str(path))
+            for (path, truth, ident), piece in read_each(paths, read, errors, path=lambda entry: entry[0])]
 
 
 def user_folder_items(folder: str | Path, labels_csv: str | Path | None = None, bars: int = 4,
@@ -756,13 +705,13 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
                 continue
             errors: list[dict[str, str]] = []
             if name == "human-folder":
-                rows = human_folder_sample(df, None, seed)
+                rows = balanced_prefix(df, "folder_genre", None, seed)
                 items = _first_readable(rows, "folder_genre", name, n_human, bars, errors)
                 out.append(EvalSet(name, items, [tasks["human-folder"]], errors=errors))
             else:
                 lab = df[df["topmagd"].map(len) > 0].copy()
                 lab["key"] = lab["topmagd"].map("|".join)
-                rows = human_folder_sample(lab, None, seed, column="key")
+                rows = balanced_prefix(lab, "key", None, seed)
                 items = _first_readable(rows, "topmagd", name, n_topmagd, bars, errors)
                 out.append(EvalSet(name, items, [tasks["human-topmagd"]], errors=errors))
         elif name == "user":
