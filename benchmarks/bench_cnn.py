@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from llmmusic.experiments import cnn
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 
 RESULTS = Path(__file__).parent / "results" / "cnn.json"
 HEADS = {"genre": [f"g{i}" for i in range(13)], "style": [f"s{i}" for i in range(25)]}

@@ -50,7 +50,7 @@ def cpu_model() -> str:
 def dataset_facts() -> dict:
     """Which dataset the labs read and how many valid pieces it holds."""
     from llmmusic.data.dataset import load_manifest, valid_rows
-    from llmmusic.analysis.stats import pick_dataset
+    from llmmusic.data.dataset import pick_dataset
 
     folder = pick_dataset()
     if folder is None:

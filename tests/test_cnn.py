@@ -18,7 +18,7 @@ from llmmusic.analysis import baselines
 from llmmusic.experiments import cnn
 from llmmusic.data.midi import piece_to_midi
 from llmmusic.data.piece import Note, Piece
-from llmmusic.analysis.stats import pick_dataset
+from llmmusic.data.dataset import pick_dataset
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_STYLES, PAPER_TO_FOLDER, TOPMAGD_GENRES
 
 HEADS = {"genre": list(PAPER_GENRES), "style": list(PAPER_STYLES)}
