@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 from llmmusic.data.dataset import DEFAULT_DATASET
-from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
 from llmmusic.generation.server import EmbeddedServer, assemble_model, build_dir
 

@@ -62,7 +62,8 @@ from llmmusic.generation.cache import CallCache
 from llmmusic.data.dataset import FREE_DATASET, PAPER_DATASET, load_manifest, load_params, load_pieces, valid_rows
 from llmmusic.generation.llm import CacheMiss, LLMClient
 from llmmusic.data.piece import TICKS_PER_BAR
-from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig, plan_songs
 from llmmusic.generation.prompts import build_generation_messages, generation_schema
 from llmmusic.book.provenance import ROOT, Provenance, notice, relative_to_root
 from llmmusic.generation.variants import get_variant, variant_table

@@ -22,7 +22,8 @@ from llmmusic.generation import batch
 from llmmusic.generation.cache import CallCache
 from llmmusic.cli import main
 from llmmusic.data.dataset import ManifestRow, read_manifest_rows
-from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig, plan_songs
 from llmmusic.generation.llm import LLMClient
 from llmmusic.generation.server import DEFAULT_MODEL, MODELS
 from llmmusic.generation.variants import get_variant

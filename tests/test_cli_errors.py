@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from llm_stub import StubLLM
-from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
 
 REPO = Path(__file__).resolve().parents[1]

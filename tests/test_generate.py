@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from llmmusic.data.dataset import DEFAULT_DATASET, load_manifest, read_manifest_rows, repair_torn_tail, valid_rows
-from llmmusic.generation.generate import GenerateConfig, Generator, diagonal_order, plan_songs
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig, diagonal_order, plan_songs
 from llmmusic.generation.llm import CacheMiss, LLMClient
 from llmmusic.data.midi import midi_to_piece
 from llmmusic.data.piece import PAPER_BOUNDS

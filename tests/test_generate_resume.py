@@ -14,7 +14,8 @@ import shutil
 import pytest
 
 from llmmusic.data.dataset import FREE_DATASET, load_manifest, read_manifest_rows, valid_rows
-from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig, plan_songs
 from llmmusic.generation.llm import LLMClient
 from openai_stub import Endpoint
 

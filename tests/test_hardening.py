@@ -22,7 +22,8 @@ import pytest
 from llm_stub import StubLLM
 from llmmusic.data.dataset import load_pieces, read_manifest_rows, repair_torn_tail
 from llmmusic.errors import DataError, DatasetLocked
-from llmmusic.generation.generate import GenerateConfig, Generator, plan_songs
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig, plan_songs
 from llmmusic.generation.llm import LLMClient, redact_url, retry_after
 from llmmusic.lock import LOCK_FILE, FolderLock
 

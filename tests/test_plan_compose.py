@@ -8,7 +8,8 @@ import pytest
 from openai_stub import Endpoint
 
 from llmmusic.data.dataset import read_manifest_rows
-from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
 from llmmusic.data.midi import midi_to_piece
 

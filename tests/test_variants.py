@@ -14,7 +14,8 @@ from llmmusic.generation.grammar import compact_grammar
 from llmmusic.data.midi import midi_bytes, midi_to_piece
 from llmmusic.generation.music_symbols import chord_pitches, key_pitch_class
 from llmmusic.data.piece import TICKS_PER_BAR
-from llmmusic.generation.variants import VARIANTS, conforms, get_variant
+from llmmusic.generation.json_schema import conforms
+from llmmusic.generation.variants import VARIANTS, get_variant
 
 LITERAL = re.compile(r'"(?:[^"\\\\]|\\\\.)*"')
 NEW = ("events", "grid", "symbolic", "bars", "plan")

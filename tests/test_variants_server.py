@@ -7,10 +7,12 @@ import json
 import pytest
 
 from llmmusic.data.dataset import load_manifest
-from llmmusic.generation.generate import GenerateConfig, Generator
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
 from llmmusic.data.midi import midi_to_piece
-from llmmusic.generation.variants import CHOSEN_VARIANT, conforms, get_variant
+from llmmusic.generation.json_schema import conforms
+from llmmusic.generation.variants import CHOSEN_VARIANT, get_variant
 
 
 @pytest.fixture(scope="module")

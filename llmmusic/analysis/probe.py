@@ -139,7 +139,7 @@ def legibility(pieces: Sequence[Piece], labels: Sequence[str], folds: int = 5, s
 def pilot_keys(dataset_dir: str | Path, per_genre: int) -> set[tuple[str, str, int]]:
     """The (genre, style, index) songs of the pilot selection of a dataset's taxonomy."""
     from llmmusic.data.dataset import taxonomy_of
-    from llmmusic.generation.generate import GenerateConfig, plan_songs
+    from llmmusic.generation.songs import GenerateConfig, plan_songs
 
     config = GenerateConfig(out=Path(dataset_dir), taxonomy=taxonomy_of(dataset_dir).name, pilot=per_genre)
     return {(s.genre, s.style, s.index) for s in plan_songs(config)}

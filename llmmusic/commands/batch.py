@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from llmmusic.errors import UserError
-from llmmusic.generation.generate import GenerateConfig, Generator, default_cache_path
+from llmmusic.generation.generate import Generator, default_cache_path
+from llmmusic.generation.songs import GenerateConfig
 from llmmusic.commands._options import client_from_args, existing_file, existing_folder, http_url, positive_float, positive_int
 
 

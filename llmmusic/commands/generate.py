@@ -8,7 +8,8 @@ import sys
 
 from llmmusic.generation.card import write_card
 from llmmusic.data.dataset import MANIFEST
-from llmmusic.generation.generate import DECODINGS, GenerateConfig, Generator, default_cache_path
+from llmmusic.generation.generate import Generator, default_cache_path
+from llmmusic.generation.songs import DECODINGS, GenerateConfig
 from llmmusic.generation.variants import VARIANTS
 from llmmusic.commands import batch
 from llmmusic.data.taxonomy import TAXONOMIES

@@ -13,7 +13,7 @@ import pandas as pd
 
 from llmmusic import atomic
 from llmmusic.generation.cache import CallCache
-from llmmusic.data.dataset import CACHE, MANIFEST, RUNS, load_manifest, load_params, read_manifest_rows, valid_rows
+from llmmusic.data.dataset import CACHE, RUNS, load_manifest, load_params, read_manifest_rows, valid_rows
 from llmmusic.generation.server import MODELS
 from llmmusic.data.taxonomy import get_taxonomy
 

@@ -14,6 +14,7 @@ Used in: notebooks/01_prompt_design.py, notebooks/03_zero_shot.py.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -228,6 +229,44 @@ class LLMClient:
             cache.put(key, request, CachedCall(key, reply.text, reply.finish_reason, reply.usage,
                                                reply.logprobs, reply.latency_s, time.time()))
         return reply
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` in the served model's tokenizer, no special tokens (see :meth:`tokenize_pieces`)."""
+        return [token for token, _ in self.tokenize_pieces(text)]
+
+    def tokenize_pieces(self, text: str) -> list[tuple[int, str]]:
+        """``(id, piece)`` of every token of ``text``, from the endpoint's ``/tokenize`` (llama-server), cached.
+
+        The request goes through the same ``openai`` client as the chat completions (its headers and
+        timeout) to ``/tokenize`` at the endpoint's root; an answer in the cache makes no request and
+        starts no server. Only chat completions are counted in :attr:`stats`.
+
+        Raises:
+            CacheMiss: ``cache_only`` is set and ``text`` was never tokenised.
+            openai.APIError: the endpoint has no ``/tokenize`` (e.g. OpenAI) or did not answer.
+            MalformedReply: the answer holds no token list.
+        """
+        request = {"model": self.model_id, "endpoint": self.endpoint_kind, "tokenize": text}
+        key = cache_key(request)
+        cache: CallCache | None = self.cache  # type: ignore[assignment]
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            return [(int(token), str(piece)) for token, piece in json.loads(hit.text)]
+        if self.cache_only:
+            raise CacheMiss(f"tokenisation {key[:12]} is not in the cache and cache_only is set")
+        client = self._openai()
+        root = str(client.base_url).rstrip("/").removesuffix("/v1")
+        start = time.monotonic()
+        answer = client.post(f"{root}/tokenize", body={"content": text, "add_special": False, "with_pieces": True},
+                             cast_to=object)
+        try:
+            tokens = [(int(t["id"]), str(t["piece"])) for t in answer["tokens"]]
+        except (TypeError, KeyError, ValueError) as exc:
+            raise MalformedReply(f"the endpoint's /tokenize answer holds no tokens: {str(answer)[:120]!r}") from exc
+        if cache is not None:
+            cache.put(key, request, CachedCall(key, json.dumps(tokens, ensure_ascii=False), None, {}, None,
+                                               time.monotonic() - start, time.time()))
+        return tokens
 
     def _send(self, messages: list[dict[str, str]], params: dict[str, Any], key: str) -> Reply:
         import openai

@@ -34,11 +34,11 @@ Used in: :mod:`llmmusic.generation.generate`; notebooks/01_prompt_design.py.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from llmmusic.generation.grammar import compact_grammar
+from llmmusic.generation.json_schema import array_of, closed_object, conforms, fixed_tuple, int_range
 from llmmusic.generation.music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
 from llmmusic.generation.parse import ParseResult, _decode, _FAIL, parse_reply
 from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
@@ -65,51 +65,6 @@ PITCH_NOTE = "Pitches are MIDI note numbers (60 = middle C).\n"
 DRUM_LEGEND = ("General MIDI drum keys (35-81), e.g. 36 kick, 38 snare, 42 closed hi-hat, 46 open hi-hat, "
                "49 crash, 51 ride.\n")
 CLOSING = "Choose everything the way a musician who knows the requested genre and style would.\n"
-
-
-def _int(lo: int, hi: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": lo, "maximum": hi}
-
-
-def _tuple(*items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "prefixItems": list(items), "minItems": len(items), "maxItems": len(items)}
-
-
-def _list(item: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
-    return {"type": "array", "items": item, "minItems": lo, "maxItems": hi}
-
-
-def _object(props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
-
-
-def conforms(value: Any, schema: dict[str, Any]) -> bool:
-    """Whether ``value`` satisfies ``schema`` (the subset :mod:`llmmusic.generation.grammar` supports)."""
-    if "anyOf" in schema:
-        return any(conforms(value, s) for s in schema["anyOf"])
-    if "enum" in schema:
-        return value in schema["enum"]
-    kind = schema.get("type")
-    if kind == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)
-                and schema["minimum"] <= value <= schema["maximum"])
-    if kind == "string":
-        if not isinstance(value, str) or len(value) > schema.get("maxLength", len(value)):
-            return False
-        return "pattern" not in schema or re.fullmatch(schema["pattern"].strip("^$"), value) is not None
-    if kind == "array":
-        if not isinstance(value, list):
-            return False
-        if "prefixItems" in schema:
-            items = schema["prefixItems"]
-            return len(value) == len(items) and all(conforms(v, s) for v, s in zip(value, items))
-        return (schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value))
-                and all(conforms(v, schema["items"]) for v in value))
-    if kind == "object":
-        props = schema["properties"]
-        return isinstance(value, dict) and set(value) == set(props) and all(conforms(value[k], s)
-                                                                            for k, s in props.items())
-    return False
 
 
 @dataclass(frozen=True)
@@ -217,12 +172,12 @@ class GridVariant(Variant):
                 "- drums: a one-bar groove that repeats in every bar: 4-16 hits [drum key, step]\n" + CLOSING)
 
     def schema(self) -> dict[str, Any]:
-        pos = (_int(1, BARS), _int(1, 16))
-        return _object({
-            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 16),
-            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 3, 4), *pos, _int(1, 32)), 4, 8),
-            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 4, 8),
-            "drums": _list(_tuple(_int(*DRUM_KEY), _int(1, 16)), 4, 16),
+        pos = (int_range(1, BARS), int_range(1, 16))
+        return closed_object({
+            "melody": array_of(fixed_tuple(int_range(*MELODY_PITCH), *pos, int_range(1, 16)), 8, 16),
+            "chords": array_of(fixed_tuple(array_of(int_range(*CHORD_PITCH), 3, 4), *pos, int_range(1, 32)), 4, 8),
+            "bass": array_of(fixed_tuple(int_range(*BASS_PITCH), *pos, int_range(1, 16)), 4, 8),
+            "drums": array_of(fixed_tuple(int_range(*DRUM_KEY), int_range(1, 16)), 4, 16),
         })
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
@@ -267,12 +222,12 @@ class EventsVariant(Variant):
                 "[[drum keys hit together], length]; [] for silence\n" + CLOSING)
 
     def schema(self) -> dict[str, Any]:
-        rest = _int(0, 0)
-        return _object({
-            "melody": _list(_tuple({"anyOf": [rest, _int(*MELODY_PITCH)]}, _int(1, 16)), 8, 20),
-            "chords": _list(_tuple(_list(_int(*CHORD_PITCH), 0, 4), _int(1, 32)), 4, 8),
-            "bass": _list(_tuple({"anyOf": [rest, _int(*BASS_PITCH)]}, _int(1, 16)), 4, 10),
-            "drums": _list(_tuple(_list(_int(*DRUM_KEY), 0, 3), _int(1, 16)), 2, 16),
+        rest = int_range(0, 0)
+        return closed_object({
+            "melody": array_of(fixed_tuple({"anyOf": [rest, int_range(*MELODY_PITCH)]}, int_range(1, 16)), 8, 20),
+            "chords": array_of(fixed_tuple(array_of(int_range(*CHORD_PITCH), 0, 4), int_range(1, 32)), 4, 8),
+            "bass": array_of(fixed_tuple({"anyOf": [rest, int_range(*BASS_PITCH)]}, int_range(1, 16)), 4, 10),
+            "drums": array_of(fixed_tuple(array_of(int_range(*DRUM_KEY), 0, 3), int_range(1, 16)), 2, 16),
         })
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
@@ -293,8 +248,8 @@ LANE_FORMAT = ("- drums: a one-bar groove that repeats in every bar, as a drum m
 
 
 def _lanes_schema() -> dict[str, Any]:
-    lane = _tuple({"type": "string", "enum": list(DRUMS)}, {"type": "string", "pattern": "^[x.]{16}$"})
-    return _list(lane, 1, 4)
+    lane = fixed_tuple({"type": "string", "enum": list(DRUMS)}, {"type": "string", "pattern": "^[x.]{16}$"})
+    return array_of(lane, 1, 4)
 
 
 def _lanes_loop(lanes: list[list[str]]) -> list[Note]:
@@ -323,17 +278,17 @@ class SymbolicVariant(Variant):
                 + SYMBOL_FORMAT + CLOSING)
 
     def track_props(self) -> dict[str, Any]:
-        pos = (_int(1, BARS), _int(1, 16))
+        pos = (int_range(1, BARS), int_range(1, 16))
         return {
-            "chords": _list(_tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, _int(1, BARS), _int(1, 4),
-                                   _int(1, 8)), 4, 8),
-            "melody": _list(_tuple(_int(*MELODY_PITCH), *pos, _int(1, 16)), 8, 16),
-            "bass": _list(_tuple(_int(*BASS_PITCH), *pos, _int(1, 16)), 4, 8),
+            "chords": array_of(fixed_tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, int_range(1, BARS), int_range(1, 4),
+                                   int_range(1, 8)), 4, 8),
+            "melody": array_of(fixed_tuple(int_range(*MELODY_PITCH), *pos, int_range(1, 16)), 8, 16),
+            "bass": array_of(fixed_tuple(int_range(*BASS_PITCH), *pos, int_range(1, 16)), 4, 8),
             "drums": _lanes_schema(),
         }
 
     def schema(self) -> dict[str, Any]:
-        return _object({"tempo": _int(50, 200), "key": {"type": "string", "enum": list(KEYS)},
+        return closed_object({"tempo": int_range(50, 200), "key": {"type": "string", "enum": list(KEYS)},
                         **self.track_props()})
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
@@ -372,14 +327,14 @@ class BarsVariant(Variant):
 
     def track_props(self) -> dict[str, Any]:
         def notes(names: tuple[str, ...], most: int) -> dict[str, Any]:
-            return _list(_tuple({"type": "string", "enum": list(names)}, _int(1, 16), _int(1, 16)), 1, most)
+            return array_of(fixed_tuple({"type": "string", "enum": list(names)}, int_range(1, 16), int_range(1, 16)), 1, most)
 
-        bar = _tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, notes(MELODY_NOTES, 3), notes(BASS_NOTES, 2))
-        return {"bars": _list(bar, BARS, BARS),
+        bar = fixed_tuple({"type": "string", "enum": list(CHORD_SYMBOLS)}, notes(MELODY_NOTES, 3), notes(BASS_NOTES, 2))
+        return {"bars": array_of(bar, BARS, BARS),
                 "drums": _lanes_schema()}
 
     def schema(self) -> dict[str, Any]:
-        return _object({"tempo": _int(50, 200), "key": {"type": "string", "enum": list(KEYS)},
+        return closed_object({"tempo": int_range(50, 200), "key": {"type": "string", "enum": list(KEYS)},
                         **self.track_props()})
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
@@ -415,7 +370,7 @@ class PlanVariant(BarsVariant):
 
     def plan_schema(self) -> dict[str, Any]:
         text = lambda n: {"type": "string", "maxLength": n}  # noqa: E731
-        return _object({"sound": text(200), "tempo": _int(50, 200), "key": {"type": "string", "enum": list(KEYS)},
+        return closed_object({"sound": text(200), "tempo": int_range(50, 200), "key": {"type": "string", "enum": list(KEYS)},
                         "progression": text(80), "drums": text(160), "bass": text(120), "melody": text(120)})
 
     def plan_response_format(self, endpoint: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -446,7 +401,7 @@ class PlanVariant(BarsVariant):
                 f"(tempo and key are fixed by it): {json.dumps(plan, separators=(',', ':'))}")
 
     def schema(self) -> dict[str, Any]:
-        return _object(self.track_props())
+        return closed_object(self.track_props())
 
 
 # ------------------------------------------------------------------------------------------ paper

@@ -13,7 +13,8 @@ from typing import Any
 from llmmusic import atomic
 from llmmusic.data.dataset import PARAMS, repair_torn_tail
 from llmmusic.generation.cache import cache_key
-from llmmusic.generation.generate import Generator, Song
+from llmmusic.generation.generate import Generator
+from llmmusic.generation.songs import Song
 from llmmusic.generation.llm import LLMClient
 
 log = logging.getLogger(__name__)
