@@ -1,13 +1,14 @@
 """Progress of long loops inside a chapter, shown in the terminal of ``llmmusic book``.
 
 A chapter's cell output belongs to the page, so a training loop cannot print its progress there
-without cluttering the book. While ``llmmusic book`` executes a chapter it sets ``LLMMUSIC_PROGRESS``
-to a file; :func:`report` appends a line to it, and the runner prints each new line with the chapter
-and cell it came from (:class:`llmmusic.book.CellProgress`). Outside the runner :func:`report` does
+without cluttering the book. While the notebook runner (:mod:`llmmusic.book.runner`) executes a
+chapter or lab it sets ``LLMMUSIC_PROGRESS`` to a file; :func:`report` appends a line to it, and the
+runner prints each new line with the notebook and cell it came from
+(:class:`llmmusic.book.cell_progress.CellProgress`). Outside the runner :func:`report` does
 nothing, so the package's loops (CNN epochs and folds, melody-model epochs, zero-shot pieces) call it
 unconditionally.
 
-Used in: llmmusic/cnn.py, llmmusic/melody_model.py, llmmusic/zeroshot.py, llmmusic/book.py.
+Used in: llmmusic/experiments (CNN, melody model, zero-shot loops), llmmusic/book/cell_progress.py.
 """
 
 from __future__ import annotations

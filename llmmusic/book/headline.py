@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 from llmmusic.paths import ROOT
 
 ZEROSHOT_DIR = ROOT / "data" / "zeroshot"
@@ -42,7 +42,7 @@ def zeroshot_rows(folder: str | Path = ZEROSHOT_DIR, mode: str = "free", n_boot:
         ``[{"finding", "measure", "value", "low", "high", "chance", "n", "source", "note"}]``, one per
         question asked in ``mode`` (``note`` names the results file and its hash, shown under the table).
     """
-    from llmmusic.book.provenance import hash_input, relative_to_root
+    from llmmusic.book.inputs import hash_input, relative_to_root
     from llmmusic.experiments.zeroshot import summarize_results
 
     results = Path(folder) / "results.jsonl"

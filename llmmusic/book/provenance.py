@@ -1,7 +1,9 @@
 """Provenance of every figure, table and audio clip in the book.
 
-A chapter makes one :class:`Provenance` from its parameters and inputs; every result goes
-through :meth:`Provenance.figure`, :meth:`Provenance.table` or :meth:`Provenance.audio`, which
+A chapter makes one :class:`Provenance` from its inputs (``Provenance("NN_topic", inputs={...})``):
+the parameters it records are those of the notebook's cell tagged ``parameters``, with the values
+they have in the running notebook (papermill's injected ones included; :func:`notebook_parameters`).
+Every result goes through :meth:`Provenance.figure`, :meth:`Provenance.table` or :meth:`Provenance.audio`, which
 
 * writes the result's files (PNG + SVG, CSV, MP3/OGG + MIDI) to ``book/executed/media/<notebook>/``,
   where the executed notebook and the built HTML page reference them by a relative link;
@@ -22,20 +24,20 @@ Used in: every notebook (notebooks/01_prompt_design.py, notebooks/02_dataset_sta
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
 import re
-import shlex
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from llmmusic import __version__, atomic
+from llmmusic.book.inputs import git_state, hash_input, relative_to_root, sha256_file
+from llmmusic.book.parameters import (notebook_parameters, param_args, parse_param_value, regenerate_commands,
+                                      running_notebook)
 from llmmusic.paths import ROOT
 
 MEDIA = "media"
@@ -45,142 +47,6 @@ RECORDS = "provenance"
 def executed_dir() -> Path:
     """Folder of the executed chapter notebooks (``book/executed`` unless ``LLMMUSIC_BOOK_EXECUTED`` is set)."""
     return Path(os.environ.get("LLMMUSIC_BOOK_EXECUTED", ROOT / "book" / "executed"))
-
-
-# ---------------------------------------------------------------------------------------------- hashes
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def hash_input(path: str | Path | None) -> dict[str, Any]:
-    """Identify one input by content.
-
-    A file is hashed by its bytes; a dataset folder by its ``manifest.jsonl`` (which names every
-    MIDI file with its sha256); any other folder by the listing of its files with their sizes.
-
-    Args:
-        path: a file or folder (``None`` or a missing path is recorded as missing).
-    Returns:
-        ``{"path", "method" ("file" | "manifest" | "listing" | "missing"), "sha256", "bytes"}``.
-    """
-    if path is None:
-        return {"path": None, "method": "missing", "sha256": None, "bytes": None}
-    path = Path(path)
-    shown = relative_to_root(path)
-    if path.is_file():
-        return {"path": shown, "method": "file", "sha256": sha256_file(path), "bytes": path.stat().st_size}
-    if path.is_dir():
-        manifest = path / "manifest.jsonl"
-        if manifest.is_file():
-            return {"path": shown, "method": "manifest", "sha256": sha256_file(manifest),
-                    "bytes": manifest.stat().st_size}
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        listing = "".join(f"{p.relative_to(path).as_posix()}\t{p.stat().st_size}\n" for p in files)
-        return {"path": shown, "method": "listing", "sha256": hashlib.sha256(listing.encode()).hexdigest(),
-                "bytes": sum(p.stat().st_size for p in files)}
-    return {"path": shown, "method": "missing", "sha256": None, "bytes": None}
-
-
-def relative_to_root(path: str | Path) -> str:
-    """``path`` relative to the repository root when inside it, else absolute (POSIX form)."""
-    path = Path(path)
-    try:
-        return path.resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        return path.resolve().as_posix() if path.exists() else path.as_posix()
-
-
-# ---------------------------------------------------------------------------------------------- git
-def git_state(root: str | Path = ROOT) -> dict[str, Any]:
-    """The repository's commit and whether tracked files differ from it.
-
-    Returns:
-        ``{"commit": sha or None, "dirty": bool or None}`` (``None`` outside a git checkout).
-    """
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
-
-
-# ---------------------------------------------------------------------------------------------- commands
-def _papermill_value(value: Any) -> str:
-    """How papermill's ``-p`` would be given ``value`` back unchanged (see :func:`parse_param_value`)."""
-    if value is None or isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return str(value)
-
-
-def param_args(params: Mapping[str, Any]) -> list[str]:
-    """Command-line arguments that set ``params`` in papermill (and in ``llmmusic book``).
-
-    Scalars become ``-p name value``; strings that papermill would read as a number, bool or
-    None become ``-r name value`` (raw); lists and dicts become ``-y 'name: <json>'``.
-    """
-    args: list[str] = []
-    for name, value in params.items():
-        if isinstance(value, Path):
-            value = relative_to_root(value)
-        if isinstance(value, (list, tuple, dict)):
-            args += ["-y", f"{name}: {json.dumps(value, default=str)}"]
-        elif isinstance(value, str) and parse_param_value(value) != value:
-            args += ["-r", name, value]
-        else:
-            args += ["-p", name, _papermill_value(value)]
-    return args
-
-
-def parse_param_value(text: str) -> Any:
-    """Parse a ``-p`` value as papermill does (True/False/None/int/float, else the string);
-    a value starting with ``[`` or ``{`` is read as YAML (so JSON works too)."""
-    from papermill.cli import _resolve_type
-
-    stripped = text.strip()
-    if stripped[:1] in ("[", "{"):
-        import yaml
-
-        return yaml.safe_load(stripped)
-    return _resolve_type(text)
-
-
-def regenerate_commands(notebook: str, params: Mapping[str, Any]) -> dict[str, str]:
-    """The exact commands that re-run ``notebook`` with ``params`` (run from the repository root).
-
-    Returns:
-        ``{"papermill": "papermill notebooks/NN_x.ipynb out.ipynb -p ...",
-        "book": "llmmusic book --chapter NN -p ..."}``.
-    """
-    args = param_args(params)
-    chapter = notebook.split("_", 1)[0]
-    book_args: list[str] = []
-    i = 0
-    while i < len(args):  # ``llmmusic book`` takes -p name value; -y/-r map onto it
-        flag = args[i]
-        if flag == "-y":
-            name, _, value = args[i + 1].partition(": ")
-            book_args += ["-p", name, value]
-            i += 2
-        else:
-            book_args += ["-p", args[i + 1], args[i + 2]] if flag == "-p" else ["-r", args[i + 1], args[i + 2]]
-            i += 3
-    papermill = ["papermill", f"notebooks/{notebook}.ipynb", "out.ipynb", *args]
-    book = ["llmmusic", "book", "--chapter", chapter, *book_args]
-    return {"papermill": shlex.join(papermill), "book": shlex.join(book)}
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -287,7 +153,8 @@ class Provenance:
 
     Args:
         notebook: chapter id (``NN_topic``, the notebook's file stem).
-        params: every parameter of the run (the notebook's ``parameters`` cell).
+        params: every parameter of the run; ``None`` (the usual): read from the running notebook
+            (:func:`notebook_parameters`).
         inputs: input name -> file or folder (hashed once, here).
         llm: ``LLMClient.describe()`` when the chapter talks to a model, else ``None``.
         out_dir: the executed-notebook folder (default :func:`executed_dir`).
@@ -297,11 +164,13 @@ class Provenance:
     all of them).
     """
 
-    def __init__(self, notebook: str, params: Mapping[str, Any], inputs: Mapping[str, Any] | None = None,
-                 llm: Mapping[str, Any] | None = None, out_dir: str | Path | None = None, show: bool = True) -> None:
+    def __init__(self, notebook: str, params: Mapping[str, Any] | None = None,
+                 inputs: Mapping[str, Any] | None = None, llm: Mapping[str, Any] | None = None,
+                 out_dir: str | Path | None = None, show: bool = True) -> None:
         if not notebook or "/" in notebook:
             raise ValueError(f"notebook must be a chapter id like '01_prompt_design', got {notebook!r}")
         self.notebook = notebook
+        params = params if params is not None else notebook_parameters(notebook)
         self.params = _jsonable(_without_credentials(params))
         self.inputs = {name: hash_input(path) for name, path in (inputs or {}).items()}
         self.llm = _jsonable(_without_credentials(llm)) if llm else None
@@ -478,3 +347,10 @@ def notice(text: str, kind: str = "note") -> None:
     from IPython.display import Markdown
 
     _display(Markdown(f":::{{{'warning' if kind == 'warning' else 'note'}}}\n{text}\n:::"))
+
+
+__all__ = [
+    "MEDIA", "RECORDS", "ROOT", "Provenance", "ProvenanceRecord", "executed_dir", "git_state", "hash_input",
+    "load_records", "notebook_parameters", "notice", "param_args", "parse_param_value", "regenerate_commands",
+    "relative_to_root", "running_notebook", "sha256_file", "stamp_html",
+]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmmusic.book import ROOT, BookError, build_book
 from llmmusic.course import SOLUTIONS_ENV
-from llmmusic.book.provenance import parse_param_value
+from llmmusic.book.parameters import parse_param_value
 from llmmusic.commands._options import positive_int
 
 

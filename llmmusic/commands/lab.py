@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from llmmusic.course import CourseError, default_output, discover_labs, get_lab, run_lab
-from llmmusic.book.provenance import parse_param_value
+from llmmusic.book.parameters import parse_param_value
 from llmmusic.commands._options import positive_int
 
 
