@@ -165,3 +165,31 @@ def test_stamp_html_holds_the_record(tmp_path: Path) -> None:
 def test_bad_notebook_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chapter id"):
         Provenance("notebooks/01_x", {}, out_dir=tmp_path, show=False)
+
+
+def test_notebook_parameters_are_the_parameters_cell_with_current_values(tmp_path: Path) -> None:
+    from llmmusic.book.provenance import notebook_parameters
+
+    source = tmp_path / "07_demo.py"
+    source.write_text('# %% tags=["parameters"]\nn = 3  # pieces (n = 3 by default)\nname: str = "x"\n\n'
+                      '# %%\nm = n * 2\n')
+    assert notebook_parameters("07_demo", {"n": 5, "name": "y", "m": 10}, path=source) == {"n": 5, "name": "y"}
+    with pytest.raises(ValueError, match=r"\['name'\]"):
+        notebook_parameters("07_demo", {"n": 5}, path=source)
+
+
+def test_provenance_in_a_running_notebook_records_its_injected_parameters(tmp_path: Path) -> None:
+    from llmmusic.book.notebook import Notebook
+    from llmmusic.book.runner import execute
+
+    source = tmp_path / "07_demo.py"
+    out_dir = tmp_path / "executed"
+    source.write_text('# %% tags=["parameters"]\nn = 3\nlabel = "a"\n\n'
+                      '# %%\nfrom llmmusic.book.provenance import Provenance\n'
+                      f'prov = Provenance("07_demo", out_dir={str(out_dir)!r}, show=False)\n'
+                      'prov.summary(["one line"])\n')
+    run = execute(Notebook("07", "07_demo", source), tmp_path / "ran.ipynb", {"n": 4})
+    assert run.error is None, run.error
+    (record,) = json.loads((out_dir / "provenance" / "07_demo.json").read_text())
+    assert record["params"] == {"n": 4, "label": "a"}  # the injected value and the default, in the cell's order
+    assert record["commands"] == regenerate_commands("07_demo", {"n": 4, "label": "a"})
