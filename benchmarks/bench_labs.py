@@ -1,9 +1,9 @@
 """Wall time of every course lab with its default parameters, as a student runs it.
 
 Each lab runs through :func:`llmmusic.course.run_lab` (the book's notebook runner: papermill, a fresh
-kernel, kernel start included) ``--repeats`` times in two forms: the student's copy (``llmmusic lab N``: no solution cells)
-and the instructor's copy with the solutions (what the book shows: a few more cells, e.g. a second
-training run in lab 4). The median of the runs is reported, with the machine, the load average before
+kernel, kernel start included) ``--repeats`` times in two forms: the student's copy (``llmmusic lab N``:
+no solution cells) and the instructor's copy with the solutions (what the book shows: a few more cells,
+e.g. a second training run in lab 4). The median of the runs is reported, with the machine, the load average before
 and after, and the size of the dataset the labs read (the labs' run time grows with it up to their
 ``n_pieces`` / ``llm_limit`` parameters).
 
