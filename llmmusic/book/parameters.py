@@ -16,7 +16,7 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from llmmusic.book.inputs import relative_to_root
 from llmmusic.paths import ROOT
@@ -61,6 +61,14 @@ def parse_param_value(text: str) -> Any:
 
         return yaml.safe_load(stripped)
     return _resolve_type(text)
+
+
+def cli_parameters(values: Sequence[Sequence[str]], raw: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
+    """The parameters of ``-p NAME VALUE`` (read by :func:`parse_param_value`) and ``-r NAME VALUE``
+    (strings as given) options, the later winning."""
+    chosen = {name: parse_param_value(value) for name, value in values}
+    chosen.update({name: value for name, value in raw})
+    return chosen
 
 
 def regenerate_commands(notebook: str, params: Mapping[str, Any]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmmusic.book import ROOT, BookError, build_book
 from llmmusic.course import SOLUTIONS_ENV
-from llmmusic.book.parameters import parse_param_value
+from llmmusic.book.parameters import cli_parameters
 from llmmusic.commands._options import positive_int
 
 
@@ -41,8 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.solutions:
         os.environ[SOLUTIONS_ENV] = args.solutions  # read by the llmmusic.course Sphinx extension
-    params = {name: parse_param_value(value) for name, value in args.parameter}
-    params.update({name: value for name, value in args.raw})
+    params = cli_parameters(args.parameter, args.raw)
     try:
         build_book(chapters=args.chapter, params=params, small=args.small, execute=not args.no_execute,
                    out=args.out, timeout_s=args.timeout, quiet=args.quiet,

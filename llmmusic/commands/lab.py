@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from llmmusic.course import CourseError, default_output, discover_labs, get_lab, run_lab
-from llmmusic.book.parameters import parse_param_value
+from llmmusic.book.parameters import cli_parameters
 from llmmusic.commands._options import positive_int
 
 
@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.lab:
         print("llmmusic lab: name a lab (e.g. `llmmusic lab 1`) or use --list", file=sys.stderr)
         return 2
-    params = {name: parse_param_value(value) for name, value in args.parameter}
-    params.update({name: value for name, value in args.raw})
+    params = cli_parameters(args.parameter, args.raw)
     try:
         lab = get_lab(args.lab)
         out = args.out or default_output(lab)
