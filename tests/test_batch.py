@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from llm_stub import StubLLM
+from llm_stub import completion as stub_completion
 
 from llmmusic.generation import batch
 from llmmusic.generation.cache import CallCache
@@ -53,39 +53,9 @@ def instance(schema: dict[str, Any]) -> Any:
 
 
 def completion(content: str, finish_reason: str = "stop") -> dict[str, Any]:
-    return {"id": "x", "object": "chat.completion", "created": 1700000000, "model": "m",
-            "choices": [{"index": 0, "finish_reason": finish_reason,
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": len(content) // 3, "total_tokens": 0}}
-
-
-def serve(answer: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]):
-    """A local endpoint: ``/health`` answers 200; a POST body goes to ``answer`` -> (status, JSON)."""
-    bodies: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._send(200, {"status": "ok"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            bodies.append(body)
-            self._send(*answer(body))
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    """A completion whose token count grows with the reply (the estimate reads it)."""
+    return stub_completion(content, finish_reason, {"prompt_tokens": 11, "completion_tokens": len(content) // 3,
+                                                    "total_tokens": 0})
 
 
 def schema_reply(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -96,9 +66,9 @@ def schema_reply(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def endpoint():
-    server, url, bodies = serve(schema_reply)
-    yield url, bodies
-    server.shutdown()
+    stub = StubLLM(answer=schema_reply).start()
+    yield stub.base_url, stub.bodies
+    stub.stop()
 
 
 def embedded_at(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,9 +239,9 @@ def test_a_request_the_runner_cannot_send_is_a_failed_line(tmp_path):
     out = tmp_path / "ds"
     generator = Generator(config(out, genres=["Jazz"]), LLMClient(cache=out / "cache.sqlite"))
     batch.export_batch(generator, tmp_path / "batch.jsonl")
-    server, url, _ = serve(schema_reply)
-    server.shutdown()
-    server.server_close()  # nothing listens there any more
+    stub = StubLLM(answer=schema_reply).start()
+    url, _ = stub.base_url, stub.bodies
+    stub.stop()  # nothing listens there any more
     ran = batch.run_batch(tmp_path / "batch.jsonl", tmp_path / "results.jsonl", base_url=url, retries=0)
     assert (ran.ok, ran.failed) == (0, 1)
     line = json.loads((tmp_path / "results.jsonl").read_text())
@@ -365,14 +335,15 @@ def test_batch_route_on_the_embedded_server_matches_the_live_path(tmp_path, monk
             return 400, {"error": {"message": "not the exported request"}}
         return 200, result["response"]["body"]
 
-    server, url, bodies = serve(replay)
+    stub = StubLLM(answer=replay).start()
+    url, bodies = stub.base_url, stub.bodies
     try:
         embedded_at(url, tmp_path / "home", monkeypatch)
         live_out = tmp_path / "live"
         live_client = LLMClient(cache=live_out / "cache.sqlite", max_retries=0)
         Generator(config(live_out, **cfg), live_client).run(concurrency=1, progress=False)
     finally:
-        server.shutdown()
+        stub.stop()
     assert bodies == [exported["body"]] and live_client.stats.calls == 1
     assert rows_without_volatile(out) == rows_without_volatile(live_out)
     assert files(out) == files(live_out) and len(files(out)) == 1

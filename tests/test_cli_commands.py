@@ -14,7 +14,7 @@ import pytest
 from llmmusic.experiments import zeroshot as Z
 from llmmusic.cli import main
 from llmmusic.data.dataset import FREE_DATASET, load_manifest, valid_rows
-from openai_stub import Endpoint
+from llm_stub import StubLLM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_zeroshot_run_on_a_user_folder_through_a_local_endpoint(tmp_path, capsys
         piece_to_midi(Piece(melody=[Note(low + k, 480, 90, 480 * k) for k in range(8)]), folder / label / "a.mid")
     (folder / "Rock" / "broken.mid").write_bytes(b"not a MIDI file")
     out = tmp_path / "results.jsonl"
-    with Endpoint() as ep:  # answers Jazz (json mode: {"label": "Jazz"})
+    with StubLLM() as ep:  # answers Jazz (json mode: {"label": "Jazz"})
         assert main(["zeroshot", "run", "--sets", "user", "--user-folder", str(folder), "--modes", "free,json",
                      "--base-url", ep.base_url, "--model", "stub", "--cache", str(tmp_path / "c.sqlite"),
                      "--pin", str(tmp_path / "pin.json"), "--out", str(out)]) == 0

@@ -37,7 +37,7 @@ def sandbox(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sandbox")
     with StubLLM() as stub:
         config = GenerateConfig(out=root / "ds", genres=["Jazz"], styles=["Swing", "Waltz"], max_attempts=2)
-        client = LLMClient(base_url=stub.url, model="stub", cache=root / "ds" / "cache.sqlite")
+        client = LLMClient(base_url=stub.base_url, model="stub", cache=root / "ds" / "cache.sqlite")
         Generator(config, client).run(concurrency=1, progress=False)
         client.close()
     for name in ("bad-manifest", "bad-cache", "bad-params", "bad-midi"):
@@ -155,7 +155,7 @@ def test_zeroshot_run_keeps_the_rows_of_other_sets_and_replaces_its_own(sandbox,
         piece_to_midi(piece, work / "user" / label / f"{label.lower()}.mid")
     with StubLLM() as stub:
         argv = _zeroshot("run", "--sets", "user", "--user-folder", "user", "--modes", "free", "--out",
-                         "results.jsonl", "--base-url", stub.url, "--model", "stub")
+                         "results.jsonl", "--base-url", stub.base_url, "--model", "stub")
         done = _cli(argv, work)
     assert done.returncode == 0, done.stderr
     after = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines()]

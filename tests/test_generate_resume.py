@@ -17,7 +17,7 @@ from llmmusic.data.dataset import FREE_DATASET, load_manifest, read_manifest_row
 from llmmusic.generation.generate import Generator
 from llmmusic.generation.songs import GenerateConfig, plan_songs
 from llmmusic.generation.llm import LLMClient
-from openai_stub import Endpoint
+from llm_stub import StubLLM
 
 
 def _run(endpoint, out, **config):
@@ -33,7 +33,7 @@ def _rows(out):
 
 def test_a_song_is_given_up_after_max_attempts_replies_and_never_asked_again(tmp_path):
     out = tmp_path / "ds"
-    with Endpoint(default="bad") as ep:
+    with StubLLM(default="bad") as ep:
         summary, cfg = _run(ep, out, max_attempts=3)
         song = plan_songs(cfg)[0]
         assert _rows(out) == [("Jazz", "Swing", 0, a, "invalid") for a in range(3)]
@@ -46,7 +46,7 @@ def test_a_song_is_given_up_after_max_attempts_replies_and_never_asked_again(tmp
 
 def test_a_request_with_no_reply_does_not_count_and_the_next_run_resumes_at_that_attempt(tmp_path):
     out = tmp_path / "ds"
-    with Endpoint(script=["bad", "400"], default="ok") as ep:
+    with StubLLM(script=["bad", "400"], default="ok") as ep:
         summary, cfg = _run(ep, out, max_attempts=2)
         song = plan_songs(cfg)[0]
         # the error ends this run's tries at the song: it is neither valid nor given up
@@ -65,7 +65,7 @@ def test_invalid_replies_are_resumed_from_their_count_not_from_zero(tmp_path):
     """A run stopped after one invalid reply (here: ``limit`` songs, then the same song again) asks attempt 1
     next, and a song is given up at ``max_attempts`` replies over all runs together."""
     out = tmp_path / "ds"
-    with Endpoint(script=["bad", "400", "bad", "400", "bad"]) as ep:
+    with StubLLM(script=["bad", "400", "bad", "400", "bad"]) as ep:
         for _ in range(3):
             _run(ep, out, max_attempts=3)
         song = plan_songs(GenerateConfig(out=out, genres=["Jazz"], styles=["Swing"]))[0]
@@ -79,7 +79,7 @@ def test_invalid_replies_are_resumed_from_their_count_not_from_zero(tmp_path):
 def test_limit_takes_pending_songs_in_plan_order_and_a_valid_song_is_never_asked_again(tmp_path):
     out = tmp_path / "ds"
     styles = ["Swing", "Waltz", "Dark"]
-    with Endpoint() as ep:
+    with StubLLM() as ep:
         first, cfg = _run(ep, out, styles=styles, limit=2)
         plan = [(s.genre, s.style, s.index) for s in plan_songs(cfg)]
         assert [r[:3] for r in _rows(out)] == plan[:2] and first.songs_valid == 2
@@ -95,7 +95,7 @@ def test_a_valid_row_anywhere_marks_the_song_done(tmp_path):
     """A song whose valid row is followed by another of its rows (an older writer, a hand-merged manifest)
     is still done; the replies of every run add up toward ``max_attempts``."""
     out = tmp_path / "ds"
-    with Endpoint() as ep:
+    with StubLLM() as ep:
         _, cfg = _run(ep, out, styles=["Swing", "Waltz"], max_attempts=2)
         first, second = plan_songs(cfg)
         base = {"genre": first.genre, "style": first.style, "index": 0, "status": "error", "failure": "interrupted"}
@@ -108,7 +108,7 @@ def test_a_valid_row_anywhere_marks_the_song_done(tmp_path):
 
 def test_a_changed_parameter_is_refused_before_any_request(tmp_path):
     out = tmp_path / "ds"
-    with Endpoint() as ep:
+    with StubLLM() as ep:
         _run(ep, out)
         with pytest.raises(ValueError, match="other parameters"):
             _run(ep, out, seed=1)

@@ -62,7 +62,7 @@ def test_every_fault_is_accounted_for_and_a_rerun_asks_only_what_is_missing(tmp_
     # body and a 500: its retries run out
     script = ["429", "ok", "500", "badjson", "truncated", "ok", "slow", "cut", "500"]
     with StubLLM(script, slow_s=3.0) as stub:
-        summary = _run(stub.url, out, max_retries=2, timeout=1.0)
+        summary = _run(stub.base_url, out, max_retries=2, timeout=1.0)
         sent = list(stub.requests)
     assert [r["behaviour"] for r in sent] == script
     assert len(sent) == summary.llm_calls + summary.retries + summary.failed_requests
@@ -82,7 +82,7 @@ def test_every_fault_is_accounted_for_and_a_rerun_asks_only_what_is_missing(tmp_
 
     songs = plan_songs(GenerateConfig(out=out, max_attempts=2, **SLICE))
     with StubLLM() as stub:  # everything answers now: only the two songs without a reply are asked
-        again = _run(stub.url, out)
+        again = _run(stub.base_url, out)
         asked = [r["seed"] for r in stub.requests]
     assert asked == [songs[1].attempt_seed(0), songs[3].attempt_seed(0)]
     assert again.songs_valid == 2 and again.llm_calls == 2 and again.retries == 0
@@ -120,9 +120,9 @@ def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:
 def test_a_second_writer_is_refused_and_the_first_one_finishes_cleanly(tmp_path):
     out = tmp_path / "ds"
     with StubLLM(default="hang") as stub:
-        first = _generate(stub.url, out, "--concurrency", "2")
+        first = _generate(stub.base_url, out, "--concurrency", "2")
         _wait_for(lambda: len(stub.requests) >= 2, "the first writer's requests")
-        second = _generate(stub.url, out, "--concurrency", "2")
+        second = _generate(stub.base_url, out, "--concurrency", "2")
         _, err = second.communicate(timeout=60)
         assert second.returncode == 1 and f"pid {first.pid}" in err and "Traceback" not in err
         assert len(stub.requests) == 2  # the refused writer asked nothing
@@ -150,7 +150,7 @@ def test_lock_names_its_holder_and_a_dead_holders_lock_is_taken_over(tmp_path):
 def test_a_stopped_run_ends_at_once_and_writes_nothing_after_its_log(tmp_path, sig, code):
     out = tmp_path / "ds"
     with StubLLM(["ok"], default="hang") as stub:
-        proc = _generate(stub.url, out, "--concurrency", "2")
+        proc = _generate(stub.base_url, out, "--concurrency", "2")
         _wait_for(lambda: len(stub.requests) >= 3, "requests in flight")  # one answered, two hanging
         _wait_for(lambda: (out / "manifest.jsonl").exists(), "the first row")
         start = time.monotonic()
@@ -170,7 +170,7 @@ def test_a_stopped_run_ends_at_once_and_writes_nothing_after_its_log(tmp_path, s
 
 def test_a_run_without_any_valid_piece_exits_non_zero(tmp_path):
     with StubLLM(default="badjson") as stub:
-        proc = _generate(stub.url, tmp_path / "ds", "--limit", "1")
+        proc = _generate(stub.base_url, tmp_path / "ds", "--limit", "1")
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "no valid piece" in err and "Traceback" not in err
 
@@ -179,7 +179,7 @@ def test_a_run_without_any_valid_piece_exits_non_zero(tmp_path):
 def test_credentials_in_the_base_url_are_never_written(tmp_path):
     out = tmp_path / "ds"
     with StubLLM() as stub:
-        host = stub.url.removeprefix("http://")
+        host = stub.base_url.removeprefix("http://")
         proc = _generate(f"http://alice:pa55word@{host}?api-key=T0PSECRET&api-version=1", out, "--limit", "1")
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -215,7 +215,7 @@ def dataset(tmp_path_factory) -> Path:
     """A 4-piece dataset made through the stub endpoint."""
     out = tmp_path_factory.mktemp("stubbed") / "ds"
     with StubLLM() as stub:
-        _run(stub.url, out)
+        _run(stub.base_url, out)
     return out
 
 

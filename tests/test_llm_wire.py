@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from llm_stub import StubLLM
 
 from llmmusic.generation.llm import LLMClient
 
@@ -19,25 +17,8 @@ SCHEMA = {"type": "json_schema", "json_schema": {"name": "piece", "strict": True
 
 @pytest.fixture
 def endpoint():
-    bodies: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            data = json.dumps(REPLY).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
-    server.shutdown()
+    with StubLLM(answer=lambda body: (200, REPLY)) as stub:
+        yield stub.base_url, stub.bodies
 
 
 @pytest.mark.parametrize("json_object", [False, True])

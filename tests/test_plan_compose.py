@@ -1,11 +1,11 @@
 """Plan then compose through the real generator and client, against the recording local endpoint
-(tests/openai_stub.py) on 127.0.0.1: the first plan call fails, then a plan and a composition come back."""
+(tests/llm_stub.py) on 127.0.0.1: the first plan call fails, then a plan and a composition come back."""
 
 from __future__ import annotations
 
 import json
 import pytest
-from openai_stub import Endpoint
+from llm_stub import StubLLM
 
 from llmmusic.data.dataset import read_manifest_rows
 from llmmusic.generation.generate import Generator
@@ -22,7 +22,7 @@ BARS = {"bars": [["D", [["F#4", 1, 4], ["A4", 5, 4]], [["D2", 1, 16]]]] * 8,
 @pytest.fixture
 def endpoint():
     """The first plan call fails (HTTP 400); then a plan and a composition, in that order."""
-    with Endpoint(["400", json.dumps(PLAN), json.dumps(BARS)]) as ep:
+    with StubLLM(["400", json.dumps(PLAN), json.dumps(BARS)]) as ep:
         yield ep.base_url, ep
 
 

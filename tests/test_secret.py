@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from openai_stub import Endpoint
+from llm_stub import StubLLM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def test_the_key_is_sent_and_written_nowhere(tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": secret, "LLMMUSIC_HOME": str(home), "LLMMUSIC_BOOK_EXECUTED": str(book)}
     out, calls, zs = tmp_path / "dataset", tmp_path / "calls" / "cache.sqlite", tmp_path / "zeroshot"
     logs = []
-    with Endpoint() as ep:
+    with StubLLM() as ep:
         llm = ["--base-url", ep.base_url, "--model", "stub"]
         logs.append(_cli(["generate", *llm, "--out", str(out), "--cache", str(calls), "--genres", "Jazz",
                           "--styles", "Swing,Waltz,Dark", "--no-progress"], env))
