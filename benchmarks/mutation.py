@@ -36,18 +36,17 @@ MARKERS = "not server and not slow"
 ALSO_COPY = ("data", "course", "notebooks", "book", "benchmarks", "_config.yml", "_toc.yml", "jupytext.toml")
 
 MODULES: dict[str, dict] = {
-    "parse": {"path": "llmmusic/parse.py", "tests": ["tests/test_parse.py", "tests/test_variants.py"]},
-    "metrics": {"path": "llmmusic/metrics.py", "tests": ["tests/test_metrics.py", "tests/test_zeroshot.py"]},
-    "splits": {"path": "llmmusic/cnn.py", "tests": ["tests/test_cnn.py"],
-               "functions": ["x_split_by_combination", "x__fill_empty_splits", "x_file_folds"]},
-    "generate": {"path": "llmmusic/generate.py",
+    "parse": {"path": "llmmusic/generation/parse.py", "tests": ["tests/test_parse.py", "tests/test_variants.py"]},
+    "metrics": {"path": "llmmusic/analysis/metrics.py", "tests": ["tests/test_metrics.py", "tests/test_zeroshot.py"]},
+    "splits": {"path": "llmmusic/experiments/cnn/splits.py", "tests": ["tests/test_cnn.py"]},
+    "songs": {"path": "llmmusic/generation/songs.py",
+              "tests": ["tests/test_generate.py", "tests/test_generate_resume.py", "tests/test_plan_compose.py"]},
+    "generate": {"path": "llmmusic/generation/generate.py",
                  "tests": ["tests/test_generate.py", "tests/test_generate_resume.py", "tests/test_plan_compose.py"],
-                 "functions": ["x_song_seed", "x_diagonal_order", "x_pilot_pairs", "x_plan_songs",
-                               "xǁGenerateConfigǁ__post_init__", "xǁGenerateConfigǁsong", "xǁSongǁattempt_seed",
-                               "xǁGeneratorǁ_check_params", "xǁGeneratorǁ_progress_state", "xǁGeneratorǁ_song",
+                 "functions": ["xǁGeneratorǁ_check_params", "xǁGeneratorǁ_progress_state", "xǁGeneratorǁ_song",
                                "xǁGeneratorǁpending", "xǁGeneratorǁ_attempt"]},
-    "cache": {"path": "llmmusic/cache.py", "tests": ["tests/test_cache.py", "tests/test_llm_wire.py"]},
-    "midi": {"path": "llmmusic/midi.py", "tests": ["tests/test_midi.py", "tests/test_midi_fuzz.py"]},
+    "cache": {"path": "llmmusic/generation/cache.py", "tests": ["tests/test_cache.py", "tests/test_llm_wire.py"]},
+    "midi": {"path": "llmmusic/data/midi.py", "tests": ["tests/test_midi.py", "tests/test_midi_fuzz.py"]},
 }
 
 #: Survivors looked at and accepted: mutant name -> why no test should kill it. Names follow the code:
