@@ -16,6 +16,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, top_k_ac
 from conftest import require_shared, shared_data_path
 from llmmusic.analysis import baselines
 from llmmusic.experiments import cnn
+from llmmusic.experiments.cnn.model import _batch_tensor
+from llmmusic.experiments.cnn.train import _evaluate
 from llmmusic.data.midi import piece_to_midi
 from llmmusic.data.piece import Note, Piece
 from llmmusic.data.dataset import pick_dataset
@@ -152,7 +154,7 @@ def test_training_reduces_loss_on_real_pieces(llm):
     config = cnn.TrainConfig(epochs=6, batch_size=4, lr=3e-3, dropout=0.0, patience=6, seed=1)
     torch.manual_seed(config.seed)                   # the same initial weights train_model starts from
     start = cnn.build_model({t: len(v) for t, v in HEADS.items()}, config.channels, config.dropout)
-    _, initial = cnn._evaluate(start, rolls, y, "velocity", "cpu", 16)
+    _, initial = _evaluate(start, rolls, y, "velocity", "cpu", 16)
     result = cnn.train_model(rolls, y, rolls, y, HEADS, config)
     assert len(result.history) == 6 and result.best_epoch >= 1
     assert result.history["val_loss"].min() < initial
@@ -181,7 +183,7 @@ def test_transposition_moves_pitched_tracks_only():
     roll = np.zeros((2, 4, 128, 16), dtype=np.uint8)
     roll[:, :3, 60, 0] = 100
     roll[:, 3, 36, 0] = 100
-    x = cnn._batch_tensor(roll, "binary", "cpu", np.array([2, -1]))
+    x = _batch_tensor(roll, "binary", "cpu", np.array([2, -1]))
     assert x[0, 0, 62, 0] == 1 and x[0, 0, 60, 0] == 0 and x[1, 2, 59, 0] == 1
     assert x[0, 3, 36, 0] == 1 and x[1, 3, 36, 0] == 1           # drums stay
 
