@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +59,6 @@ def _default_model(dataset_dir: Path) -> Path:
     return home() / "models" / f"cnn-{dataset_dir.name}.pt"
 
 
-def _summary(rep: dict[str, Any]) -> dict[str, Any]:
-    keys = ("n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "micro_f1", "top3", "chance_uniform",
-            "chance_majority", "majority_label")
-    return {k: (list(rep[k]) if isinstance(rep.get(k), tuple) else rep.get(k)) for k in keys if k in rep}
-
-
 def _emit(result: dict[str, Any], out: Path | None) -> None:
     text = json.dumps(result, indent=2, default=str)
     print(text)
@@ -76,85 +69,31 @@ def _emit(result: dict[str, Any], out: Path | None) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from llmmusic.experiments import cnn
-    from llmmusic.data.dataset import DEFAULT_DATASET, taxonomy_of
-    from llmmusic.book.provenance import sha256_file
+    from llmmusic.data.dataset import DEFAULT_DATASET
+    from llmmusic.experiments.cnn import Settings, train_checkpoint
 
     dataset_dir = Path(args.dataset) if args.dataset else DEFAULT_DATASET
-    rs = cnn.llm_rollset(dataset_dir, bars=args.bars, limit=args.limit)
-    taxonomy = taxonomy_of(dataset_dir)
-    heads = {"genre": list(taxonomy.genres), "style": list(taxonomy.styles)}
-    split = cnn.split_by_combination(rs.table["genre"].tolist(), rs.table["style"].tolist(), seed=args.seed)
-    modes = ("velocity", "binary") if args.mode == "pick" else (args.mode,)
-    results = {}
-    for mode in modes:
-        config = cnn.TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 weight_decay=args.weight_decay, channels=args.channels, dropout=args.dropout,
-                                 patience=args.patience, seed=args.seed, mode=mode, transpose=args.transpose,
-                                 device=args.device, threads=args.threads or None)
-        results[mode] = cnn.train_on_split(rs, heads, split, config,
-                                           on_epoch=lambda row, m=mode: print(json.dumps({"mode": m, **row}),
-                                                                              file=sys.stderr))
-    val_loss = {m: float(r.history.loc[r.best_epoch - 1, "val_loss"]) for m, r in results.items()}
-    best = min(val_loss, key=val_loss.get)
-    result = results[best]
-    reports = cnn.heldout_reports(result.model, best, rs, heads, split, n_boot=args.n_boot, seed=args.seed)
-    extra = {"dataset": str(dataset_dir), "manifest_sha256": sha256_file(dataset_dir / "manifest.jsonl"),
-             "bars": args.bars, "limit": args.limit, "split_seed": args.seed, "val_loss": val_loss,
-             "test": {t: _summary(r) for t, r in reports.items()}}
-    path = args.model or _default_model(dataset_dir)
-    cnn.save_model(result, path, extra)
-    _emit({"checkpoint": str(path), "mode": best, "val_loss": val_loss, "best_epoch": result.best_epoch,
-           "seconds_per_epoch": result.epoch_seconds, "pieces_per_second": result.samples_per_s,
-           "device": result.device, "parameters": cnn.n_parameters(result.model),
-           "pieces": {s: int((split == s).sum()) for s in cnn.SPLITS}, "config": asdict(result.config),
-           "test": extra["test"]}, args.out)
+    settings = Settings(limit=args.limit, bars=args.bars, epochs=args.epochs, patience=args.patience,
+                        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, channels=args.channels,
+                        dropout=args.dropout, transpose=args.transpose,
+                        modes=("velocity", "binary") if args.mode == "pick" else (args.mode,), seed=args.seed,
+                        n_boot=args.n_boot, device=args.device, threads=args.threads or None)
+    result = train_checkpoint(settings, dataset_dir, args.model or _default_model(dataset_dir),
+                              on_epoch=lambda row: print(json.dumps(row), file=sys.stderr))
+    _emit(result, args.out)
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from llmmusic.experiments import cnn
-    from llmmusic.data.corpora import human_midi, label_folder_by_md5, lakh_labels
-    from llmmusic.data.sampling import balanced_sample
-    from llmmusic.book.provenance import sha256_file
+    from llmmusic.experiments.cnn import evaluate_checkpoint
 
     if args.model is None and args.dataset is None:
         raise SystemExit("cnn eval: give --model (or --dataset to find its default checkpoint)")
     path = args.model or _default_model(Path(args.dataset))
     if not path.is_file():
         raise SystemExit(f"cnn eval: no checkpoint at {path}; run `llmmusic cnn train` first")
-    model, info = cnn.load_model(path)
-    extra, heads, mode = info["extra"], info["heads"], info["config"]["mode"]
-    bars = int(extra.get("bars", 8))
-    out: dict[str, Any] = {"checkpoint": str(path), "mode": mode}
-    dataset_dir = Path(args.dataset or extra["dataset"])
-    if (dataset_dir / "manifest.jsonl").is_file():
-        rs = cnn.llm_rollset(dataset_dir, bars=bars, limit=extra.get("limit"))
-        split = cnn.split_by_combination(rs.table["genre"].tolist(), rs.table["style"].tolist(),
-                                         seed=int(extra.get("split_seed", 0)))
-        reports = cnn.heldout_reports(model, mode, rs, heads, split, n_boot=args.n_boot)
-        out["llm_test"] = {t: _summary(r) for t, r in reports.items()}
-        out["llm_test_note"] = ("same split as training" if sha256_file(dataset_dir / "manifest.jsonl")
-                                == extra.get("manifest_sha256") else
-                                "the dataset changed since training: its test split may hold training pieces")
-    if args.human:
-        files = balanced_sample(human_midi(), "folder_genre", args.n_human)
-        human = cnn.human_rollset(files, bars=bars, n_windows=args.windows)
-        ids, scores = cnn.file_scores(model, human, mode, "genre")
-        rep = cnn.folder_genre_report(scores, heads["genre"], files["folder_genre"].iloc[ids].tolist(),
-                                      n_boot=args.n_boot)
-        out["human_folder_genres"] = _summary(rep) if rep else "no genre of this model maps to a folder genre"
-        out["human_unreadable"] = len(human.failures)
-    if args.lakh_dir is not None:
-        labels = lakh_labels(args.lakh_labels) if args.lakh_labels else lakh_labels()
-        files = label_folder_by_md5(args.lakh_dir, labels)
-        out["lakh_labelled_files"] = len(files)
-        if len(files):
-            lakh = cnn.human_rollset(files, bars=bars, n_windows=args.windows)
-            out["lakh_unreadable"] = len(lakh.failures)
-            for name, rep in cnn.lakh_reports(model, mode, heads, lakh, files, n_boot=args.n_boot).items():
-                out[f"lakh_{name}"] = _summary(rep)
-    _emit(out, args.out)
+    _emit(evaluate_checkpoint(path, args.dataset, human=args.human, n_human=args.n_human, lakh_dir=args.lakh_dir,
+                              lakh_labels=args.lakh_labels, windows=args.windows, n_boot=args.n_boot), args.out)
     return 0
 
 
