@@ -1,0 +1,95 @@
+"""The claims page: the verdict rule on synthetic figures, and pages rebuilt from results files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmmusic.book import claims as C
+from llmmusic.book.claims import INCONCLUSIVE, MISSING, NOT_SUPPORTED, SUPPORTED, Figure
+
+
+def test_clearly_above_chance_is_supported():
+    assert C.above_chance(Figure(0.40, 0.35, 0.45, n=400, chance=0.077)) == SUPPORTED
+
+
+def test_clearly_at_chance_with_many_items_is_not_supported():
+    # a narrow interval around chance: enough items to have seen an effect of 0.05, and none is there
+    assert C.above_chance(Figure(0.08, 0.05, 0.11, n=650, chance=0.077)) == NOT_SUPPORTED
+
+
+def test_too_few_items_is_inconclusive():
+    assert C.above_chance(Figure(0.115, 0.0, 0.269, n=26, chance=0.077)) == INCONCLUSIVE
+
+
+def test_below_chance_is_not_supported_and_a_figure_without_chance_is_an_error():
+    assert C.above_chance(Figure(0.01, 0.0, 0.03, n=300, chance=0.2)) == NOT_SUPPORTED
+    with pytest.raises(ValueError, match="no chance level"):
+        C.above_chance(Figure(0.5, 0.4, 0.6))
+
+
+def test_comparing_two_figures_uses_both_intervals():
+    cnn, zs = Figure(0.60, 0.55, 0.65), Figure(0.10, 0.07, 0.13)
+    assert C.exceeds(cnn, zs) == SUPPORTED and C.exceeds(zs, cnn) == NOT_SUPPORTED
+    assert C.exceeds(Figure(0.2, 0.0, 0.4), zs) == INCONCLUSIVE  # one wide interval overlapping
+    assert C.exceeds(Figure(0.11, 0.08, 0.14), zs) == NOT_SUPPORTED  # both narrow, overlapping
+    assert C.exceeds(Figure(0.70, 0.66, 0.74), Figure(0.645)) == SUPPORTED  # a quoted point
+
+
+def test_judge_reports_missing_evidence_and_the_below_test():
+    claim = next(c for c in C.CLAIMS if c.id == "zs-below-supervised")
+    zs = {("zeroshot:llm-genre", "d"): Figure(0.10, 0.07, 0.13, chance=0.077)}
+    assert C.judge(claim, "d", zs).verdict == MISSING
+    both = {**zs, ("cnn:llm-genre", "d"): Figure(0.60, 0.55, 0.65, chance=0.077)}
+    assert C.judge(claim, "d", both).verdict == SUPPORTED
+    assert C.judge(claim, "other", both).verdict == MISSING
+
+
+def _zeroshot_rows(n: int, right: int, task: str = "llm-genre") -> list[dict]:
+    truths = ["Jazz", "Rock"]
+    return [{"id": f"p{i}", "task": task, "mode": "score", "source": "llm-midi", "truth": truths[i % 2],
+             "pred": truths[i % 2] if i < right else truths[(i + 1) % 2], "correct": i < right,
+             "prompt_version": "zs-v1", "calls": 1, "fresh_calls": 0, "fresh_latency_s": 0, "latency_s": 1.0,
+             "prompt_tokens": 900, "completion_tokens": 2, "censored": 0, "how": "branch", "raw": "", "reply": ""}
+            for i in range(n)]
+
+
+def _write_results(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _chapter_record(executed: Path, rows: list[dict]) -> None:
+    folder = executed / "provenance"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"kind": "summary", "notebook": "04_cnn_classification", "name": "summary", "time": "t",
+              "git_commit": "c", "extra": {"headline": rows}}
+    (folder / "04_cnn_classification.json").write_text(json.dumps([record]))
+
+
+def test_the_page_is_rebuilt_from_the_results_files(tmp_path):
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    results = _write_results(tmp_path / "zs" / "results.jsonl", _zeroshot_rows(40, 20))
+    _chapter_record(executed, [{"id": "cnn:llm-genre", "dataset": "d", "finding": "CNN genre", "value": 0.9,
+                                "low": 0.85, "high": 0.95, "n": 200, "chance": "uniform 0.077"}])
+    first = [p.read_text() for p in C.write_claims(executed, {"d": results})]
+    assert "0.500" in first[0] and "0.900 [0.850, 0.950] (n=200)" in first[0]
+    row = next(line for line in first[0].splitlines() if line.startswith("| A CNN trained only on LLM-MIDI classifies genre"))
+    assert f"**{SUPPORTED}**" in row
+    assert "| claim |" in first[1] and SUPPORTED in first[1]
+
+    _write_results(results, _zeroshot_rows(40, 38))  # the results file changes: the page follows
+    second = [p.read_text() for p in C.write_claims(executed, {"d": results})]
+    assert second[0] != first[0] and "0.950" in second[0]
+
+
+def test_a_fixture_dataset_is_refused(tmp_path):
+    fixture = tmp_path / "scale"
+    fixture.mkdir()
+    (fixture / "dataset.json").write_text(json.dumps({"fixture": True}))
+    with pytest.raises(ValueError, match="scale fixture"):
+        C.collect(tmp_path / "none", {str(fixture): tmp_path / "results.jsonl"})
