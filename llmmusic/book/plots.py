@@ -210,3 +210,108 @@ def legibility_vs_tokens(results: Sequence[Any], ax: Any = None) -> tuple[Any, A
     ax.set_ylabel("genre legibility (5-fold CV accuracy)")
     ax.set_ylim(bottom=0)
     return fig, ax
+
+
+def grouped_barh(table: Any, ax: Any = None, xlabel: str = "", figsize: tuple[float, float] = (7, 3.5)
+                 ) -> tuple[Any, Any]:
+    """Horizontal bars of a DataFrame: one group per row (first row on top), one bar per column.
+
+    Returns:
+        ``(fig, ax)``.
+    """
+    fig, ax = _figure(ax, figsize)
+    table.plot.barh(ax=ax)
+    ax.set_xlabel(xlabel)
+    ax.invert_yaxis()
+    return fig, ax
+
+
+def start_tick_histogram(starts: Sequence[int] | np.ndarray, ax: Any = None, allowed: int = 7680,
+                         bars: int = 8) -> tuple[Any, Any]:
+    """Note start times over ``bars`` bars in eighth-note bins, the range past the prompt's ``allowed``
+    maximum start shaded, the axis labelled in bars.
+
+    Returns:
+        ``(fig, ax)``.
+    """
+    fig, ax = _figure(ax, (8, 3.2))
+    ax.hist(starts, bins=np.arange(0, bars * TICKS_PER_BAR + 1, 120), color="#555")
+    ax.axvspan(allowed, bars * TICKS_PER_BAR, color="#d62728", alpha=0.12,
+               label=f"bars {allowed // TICKS_PER_BAR + 1}-{bars}: outside 0-{allowed}")
+    tick_axis_in_bars(ax, bars * TICKS_PER_BAR)
+    ax.set_xlabel("bar (start time)")
+    ax.set_ylabel("notes")
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def writer_rolls(effect: dict[str, Any], label: str) -> dict[str, Any]:
+    """Piano rolls of a piece as each MIDI writer wrote it (:func:`llmmusic.analysis.stats.writer_effect`),
+    on one time axis wide enough for both; ``label`` starts each title.
+
+    Returns:
+        ``{"exact": fig, "official": fig}``.
+    """
+    bars = int(np.ceil(max(effect["end_exact"], effect["end_official"]) / TICKS_PER_BAR))
+    return {writer: piano_roll(effect[writer], bars=bars, title=f"{label}: writer={writer}")[0]
+            for writer in ("exact", "official")}
+
+
+def notes_per_track(tracks: Any, targets: Sequence[float], ax: Any = None) -> tuple[Any, Any]:
+    """Box plots of notes per piece for each track (:func:`llmmusic.analysis.stats.track_summary`), with a
+    red line at each track's target (``targets`` in :data:`TRACKS` order).
+
+    Returns:
+        ``(fig, ax)``.
+    """
+    fig, ax = _figure(ax, (7, 3.5))
+    ax.boxplot([tracks.loc[tracks.track == t, "n_notes"] for t in TRACKS], tick_labels=list(TRACKS))
+    for i, target in enumerate(targets, start=1):
+        ax.plot([i - 0.35, i + 0.35], [target, target], color="#d62728", linewidth=1)
+    ax.set_ylabel("notes per piece")
+    return fig, ax
+
+
+def note_histograms(notes: Any) -> tuple[Any, Any]:
+    """Three panels of per-track histograms over a note table (:func:`llmmusic.analysis.stats.note_table`):
+    pitches of the pitched tracks, durations in quarter notes, velocities.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    import matplotlib.pyplot as plt
+
+    from llmmusic.data.piece import TICKS_PER_QUARTER
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for track in TRACKS:
+        part, colour = notes[notes.track == track], TRACK_COLOURS[track]
+        if track != "rhythm":
+            histogram(part["pitch"], ax=axes[0], bins=np.arange(19.5, 109, 2), label=track, color=colour,
+                      xlabel="pitch (MIDI)")
+        histogram(part["duration"] / TICKS_PER_QUARTER, ax=axes[1], bins=np.arange(-0.125, 4.2, 0.25), label=track,
+                  color=colour, xlabel="duration (quarter notes)")
+        histogram(part["velocity"], ax=axes[2], bins=np.arange(-2, 130, 4), label=track, color=colour,
+                  xlabel="velocity")
+    fig.tight_layout()
+    return fig, axes
+
+
+def metric_distributions(tables: Any, metrics: Sequence[str]) -> tuple[Any, Any]:
+    """One panel per metric (2 x 3) overlaying its density per source: ``tables`` maps a source label to
+    its :func:`llmmusic.analysis.stats.metrics_table`; the bins span every source's values.
+
+    Returns:
+        ``(fig, axes)``.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    for ax, metric in zip(axes.flat, metrics):
+        values = pd.concat([t[metric] for t in tables.values()]).dropna()
+        bins = np.linspace(values.min(), values.max() + 1e-9, 21) if len(values) else 10
+        for label, table in tables.items():
+            histogram(table[metric].dropna(), ax=ax, bins=bins, density=True, label=label, xlabel=metric)
+    fig.tight_layout()
+    return fig, axes
