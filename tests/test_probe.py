@@ -118,3 +118,49 @@ def test_a_pilot_too_small_to_cross_validate_is_reported_not_raised(tmp_path):
     assert r["pieces"] == 3 and math.isnan(r["legibility"]["accuracy"]) and "at least 2" in r["legibility"]["note"]
     with pytest.raises(ValueError, match="no dataset has a measured legibility"):
         best_variant([r])
+
+
+def test_pilot_folders_from_the_comma_separated_names(tmp_path):
+    from llmmusic.analysis.probe import pilot_folders
+    from llmmusic.paths import ROOT
+
+    assert pilot_folders(" events, grid,,") == {"events": ROOT / "data" / "llm-midi" / "pilot-events",
+                                                 "grid": ROOT / "data" / "llm-midi" / "pilot-grid"}
+    assert pilot_folders("bars", root=tmp_path) == {"bars": tmp_path / "pilot-bars"}
+
+
+def test_pilot_style_is_the_first_pilot_song_of_the_genre():
+    from llmmusic.analysis.probe import pilot_keys, pilot_style
+    from llmmusic.data.dataset import PAPER_DATASET
+
+    style = pilot_style(PAPER_DATASET, "Metal", 6)
+    assert ("Metal", style, 0) in pilot_keys(PAPER_DATASET, 6)
+    assert pilot_style(PAPER_DATASET, "No such genre", 6) is None
+
+
+def test_reply_text_and_choice_lines():
+    from llmmusic.analysis.probe import choice_lines, reply_text
+
+    shown = {"text": "x" * 601, "plan": None, "tokens": 12.4}
+    assert reply_text("bars", shown) == f"--- bars: reply (12 tokens) ---\n{'x' * 600} ...\n"
+    planned = {"text": "{}", "plan": "{\"tempo\": 90}", "tokens": 3}
+    assert reply_text("plan", planned) == "--- plan: plan ---\n{\"tempo\": 90}\n--- plan: reply (3 tokens) ---\n{}\n"
+    choice = {"dataset": "bars", "reason": "because", "meets_target": False}
+    assert choice_lines(choice).splitlines() == [
+        "choice: bars — because", "target not met: no variant makes the genres legible at 0.25 with this model; "
+        "the numbers above are the finding"]
+    assert choice_lines({**choice, "meets_target": True}).endswith("\ntarget met")
+
+
+def test_study_examples_of_the_committed_pilots(tmp_path):
+    from llmmusic.analysis.probe import pilot_folders, pilot_style, reply_of, study_examples
+    from llmmusic.data.dataset import PAPER_DATASET
+
+    folders = {**pilot_folders("bars"), "absent": tmp_path / "pilot-absent"}
+    style, examples = study_examples(PAPER_DATASET, folders, "Metal", per_genre=6)
+    assert style == pilot_style(PAPER_DATASET, "Metal", 6)
+    assert list(examples)[0] == "paper" and "absent" not in examples  # folders that do not exist are left out
+    paper = examples["paper"]
+    assert paper["text"] == reply_of(PAPER_DATASET, "Metal", style, 0)["text"]
+    assert paper["shown"].startswith(f"--- paper: reply ({paper['tokens']:.0f} tokens) ---\n")
+    assert paper["piece"].meta["genre"] == "Metal"

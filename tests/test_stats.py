@@ -167,3 +167,77 @@ def test_window() -> None:
     assert part.meta == {"song": "001", "window": [2, 1]}
     assert [n.start for n in window(song, bars=1, start_bar=3).melody] == [0, 480, 960, 1440]
     assert window(song, bars=1, start_bar=9).melody == []
+
+
+def _dataset(folder: Path, rows: pd.DataFrame) -> Path:
+    folder.mkdir()
+    (folder / "manifest.jsonl").write_text(rows.to_json(orient="records", lines=True))
+    return folder
+
+
+def test_failure_and_repair_tables_over_several_datasets(tmp_path: Path) -> None:
+    from llmmusic.analysis.stats import decoding_comparison, failure_table, repair_table
+
+    m = manifest()
+    datasets = {"free": _dataset(tmp_path / "free", m), "schema": _dataset(tmp_path / "schema", m.iloc[2:3]),
+                "none": tmp_path / "absent", "unset": None}
+    failures = failure_table(datasets)
+    assert list(failures.columns) == ["free", "schema"]  # folders without a manifest are left out
+    assert failures["free"].to_dict() == {"json_error": 1, "missing_track": 1, "call_error": 1}
+    assert failures["schema"].sum() == 0 and failures.dtypes.eq(int).all()
+    repairs = repair_table(datasets)
+    assert repairs.to_dict() == {"free": {"code_fence": 2, "tuples": 1}, "schema": {"code_fence": 0, "tuples": 0}}
+    table, missing = decoding_comparison(datasets)
+    assert list(table.index) == ["free", "schema"] and missing == ["none", "unset"]
+    assert failure_table({"schema": datasets["schema"]}).empty
+
+
+def test_dataset_grid_uses_the_datasets_taxonomy(tmp_path: Path) -> None:
+    from llmmusic.analysis.stats import dataset_grid
+    from llmmusic.data.taxonomy import get_taxonomy
+
+    folder = _dataset(tmp_path / "d", manifest())
+    grid = dataset_grid(folder)
+    paper = get_taxonomy("paper")
+    assert list(grid.index) == list(paper.genres) and list(grid.columns) == list(paper.styles)
+    assert grid.loc["Jazz", "Swing"] == 1 and int(grid.values.sum()) == 2
+    assert dataset_grid(folder, manifest().iloc[2:3]).values.sum() == 1  # a manifest given is used as is
+
+
+def test_most_moved_piece_and_the_writer_line() -> None:
+    from llmmusic.analysis.stats import most_moved, writer_effects, writer_effects_line
+
+    overlapping = Piece(chords=[Note(48, 960, 70, 0), Note(52, 960, 70, 0), Note(55, 960, 70, 0)],
+                        meta={"genre": "Jazz", "style": "Swing"})
+    pieces = [scale_piece(), overlapping, chord_piece()]
+    effects = writer_effects(pieces)
+    assert effects["moved"].tolist()[:2] == [0, 2]  # two of the three chord notes are pushed later
+    assert most_moved(pieces, effects) is overlapping
+    line = writer_effects_line(effects)
+    assert line.startswith(f"{(effects['moved'] > 0).mean():.0%} of 3 pieces change under the official writer; ")
+    assert f"{effects['moved'].sum()} of {effects['notes'].sum()} notes move" in line
+
+
+def test_source_metric_tables_leave_out_absent_sources() -> None:
+    from llmmusic.analysis.stats import source_metric_tables
+
+    pieces = [scale_piece(), chord_piece()]
+    tables, melody = source_metric_tables({"LLM-MIDI": pieces, "human MIDI": None}, {"POP909": [scale_piece()]})
+    assert list(tables) == ["LLM-MIDI"] and list(melody) == ["LLM-MIDI", "POP909"]
+    assert tables["LLM-MIDI"]["n_notes"].tolist() == [8, 5] and melody["LLM-MIDI"]["n_notes"].tolist() == [8, 1]
+    assert melody["POP909"]["source"].tolist() == ["POP909"]
+    alone, alone_melody = source_metric_tables({"a": pieces})
+    pd.testing.assert_frame_equal(alone["a"], metrics_table(pieces, source="a"))
+    pd.testing.assert_frame_equal(alone_melody["a"], metrics_table(pieces, tracks=("melody",), source="a"))
+
+
+def test_pop909_windows(shared_data: Path) -> None:
+    from conftest import require_shared
+
+    from llmmusic.analysis.stats import pop909_windows, window
+    from llmmusic.data.corpora import pop909_melodies
+
+    require_shared(shared_data, "pop909")
+    got = pop909_windows(2, bars=4)
+    assert len(got) == 2 and [p.melody for p in got] == [window(s, 4).melody for s in pop909_melodies(limit=2)]
+    assert all(n.start < 4 * 1920 for p in got for n in p.melody)

@@ -250,6 +250,13 @@ def best_variant(results: Sequence[Mapping[str, Any]], max_tick0: float = 0.10) 
     return {"dataset": best["dataset"], "reason": reason, "meets_target": meets}
 
 
+def choice_lines(choice: Mapping[str, Any]) -> str:
+    """:func:`best_variant`'s choice in words: the variant and why, then whether it meets the target."""
+    target = ("target met" if choice["meets_target"] else "target not met: no variant makes the genres legible "
+              "at 0.25 with this model; the numbers above are the finding")
+    return f"choice: {choice['dataset']} — {choice['reason']}\n{target}"
+
+
 def study(paper_dir: str | Path, pilot_dirs: Sequence[str | Path], per_genre: int = 6,
           seed: int = 0) -> tuple[list[dict[str, Any]], list[Path]]:
     """The prompt-design study: the probe of the paper-prompt dataset's pilot selection, then of each
@@ -300,3 +307,46 @@ def study_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
                      f"1-bar repetition {r['repetition'][0]:.2f} vs {base['repetition'][0]:.2f}; "
                      f"{r['tokens_per_piece'] / base['tokens_per_piece']:.2f}x the tokens per piece")
     return lines
+
+
+def pilot_folders(pilots: str, root: str | Path | None = None) -> dict[str, Path]:
+    """Variant name -> its pilot folder ``<root>/pilot-<variant>`` (``root``: ``data/llm-midi``) for each
+    name of the comma-separated ``pilots``."""
+    from llmmusic.paths import ROOT
+
+    base = Path(root) if root is not None else ROOT / "data" / "llm-midi"
+    return {name: base / f"pilot-{name}" for name in (p.strip() for p in pilots.split(",")) if name}
+
+
+def pilot_style(dataset_dir: str | Path, genre: str, per_genre: int) -> str | None:
+    """The style of ``genre``'s first song (song index 0) in the pilot selection, ``None`` if it has none."""
+    from llmmusic.generation.songs import GenerateConfig, plan_songs
+
+    return next((s.style for s in plan_songs(GenerateConfig(out=Path(dataset_dir), pilot=per_genre))
+                 if s.genre == genre), None)
+
+
+def reply_text(name: str, shown: Mapping[str, Any], limit: int = 600) -> str:
+    """A :func:`reply_of` result as text: its plan (if any), then its reply cut to ``limit`` characters."""
+    text = shown["text"] or ""
+    plan = f"--- {name}: plan ---\n{shown['plan']}\n" if shown["plan"] else ""
+    return (f"{plan}--- {name}: reply ({shown['tokens']:.0f} tokens) ---\n"
+            f"{text[:limit]}{' ...' if len(text) > limit else ''}\n")
+
+
+def study_examples(paper_dir: str | Path, pilot_dirs: Mapping[str, str | Path], genre: str,
+                   per_genre: int = 6) -> tuple[str | None, dict[str, dict[str, Any] | None]]:
+    """One song under every variant: the first pilot song of ``genre`` in the paper-prompt dataset and
+    in each pilot folder that exists.
+
+    Returns:
+        ``(style, examples)``: variant name (``paper`` first) -> :func:`reply_of` of that song plus its
+        ``shown`` text (:func:`reply_text`), or ``None`` where the variant has no valid piece for it.
+    """
+    style = pilot_style(paper_dir, genre, per_genre)
+    folders = {"paper": Path(paper_dir), **{n: Path(d) for n, d in pilot_dirs.items() if Path(d).exists()}}
+    examples: dict[str, dict[str, Any] | None] = {}
+    for name, folder in folders.items():
+        shown = reply_of(folder, genre, style, 0)
+        examples[name] = None if shown is None else {**shown, "shown": reply_text(name, shown)}
+    return style, examples

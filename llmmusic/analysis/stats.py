@@ -94,15 +94,31 @@ def decoding_comparison(datasets: Mapping[str, str | Path]) -> tuple[pd.DataFram
     Returns:
         ``(table, missing)``: one row per dataset that has a manifest; labels of those that do not.
     """
+    manifests = _manifests(datasets)
+    rows = {label: generation_summary(manifest) for label, manifest in manifests.items()}
+    return pd.DataFrame.from_dict(rows, orient="index"), [label for label in datasets if label not in manifests]
+
+
+def _manifests(datasets: Mapping[str, str | Path | None]) -> dict[str, pd.DataFrame]:
+    """label -> manifest of each dataset folder that has one (the others left out)."""
     from llmmusic.data.dataset import load_manifest
 
-    rows, missing = {}, []
-    for label, folder in datasets.items():
-        if folder is None or not (Path(folder) / "manifest.jsonl").is_file():
-            missing.append(label)
-            continue
-        rows[label] = generation_summary(load_manifest(folder))
-    return pd.DataFrame.from_dict(rows, orient="index"), missing
+    return {label: load_manifest(folder) for label, folder in datasets.items()
+            if folder is not None and (Path(folder) / "manifest.jsonl").is_file()}
+
+
+def failure_table(datasets: Mapping[str, str | Path | None]) -> pd.DataFrame:
+    """:func:`failure_counts` of several datasets side by side: reasons (rows) x labels (columns), zeros
+    filled; datasets without a manifest are left out (empty when no attempt failed)."""
+    counts = {label: failure_counts(manifest) for label, manifest in _manifests(datasets).items()}
+    return pd.DataFrame(counts).fillna(0).astype(int)
+
+
+def repair_table(datasets: Mapping[str, str | Path | None]) -> pd.DataFrame:
+    """:func:`repair_counts` of several datasets side by side: repairs (rows) x labels (columns), zeros filled;
+    datasets without a manifest are left out."""
+    counts = {label: repair_counts(manifest) for label, manifest in _manifests(datasets).items()}
+    return pd.DataFrame(counts).fillna(0).astype(int)
 
 
 def failure_counts(manifest: pd.DataFrame) -> pd.Series:
@@ -133,6 +149,14 @@ def counts_grid(manifest: pd.DataFrame, genres: Sequence[str], styles: Sequence[
         if genre in grid.index and style in grid.columns:
             grid.loc[genre, style] = int(n)
     return grid
+
+
+def dataset_grid(dataset_dir: str | Path, manifest: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`counts_grid` over the dataset's own taxonomy (``manifest``: its manifest, if already loaded)."""
+    from llmmusic.data.dataset import load_manifest, taxonomy_of
+
+    taxonomy = taxonomy_of(dataset_dir)
+    return counts_grid(load_manifest(dataset_dir) if manifest is None else manifest, taxonomy.genres, taxonomy.styles)
 
 
 # --------------------------------------------------------------------------------------------- notes
@@ -258,6 +282,19 @@ def writer_effects(pieces: Sequence[Piece]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def writer_effects_line(effects: pd.DataFrame) -> str:
+    """One sentence on :func:`writer_effects`: share of pieces changed, notes moved, mean last offset."""
+    return (f"{(effects['moved'] > 0).mean():.0%} of {len(effects)} pieces change under the official writer; "
+            f"{effects['moved'].sum()} of {effects['notes'].sum()} notes move; "
+            f"mean last offset {effects['end_exact'].mean():.0f} -> {effects['end_official'].mean():.0f} ticks")
+
+
+def most_moved(pieces: Sequence[Piece], effects: pd.DataFrame) -> Piece:
+    """The piece with the most notes moved by the official writer (first in order among ties);
+    ``effects`` is :func:`writer_effects` of ``pieces`` or of a prefix of them."""
+    return pieces[int(effects.sort_values(["moved", "piece"], ascending=[False, True]).iloc[0]["piece"])]
+
+
 # --------------------------------------------------------------------------------------------- metrics
 def _notes(piece: Piece, tracks: Sequence[str]) -> list[Note]:
     return [n for t in tracks for n in piece.track(t)]
@@ -350,6 +387,23 @@ def metrics_table(pieces: Iterable[Piece], tracks: Sequence[str] = PITCHED, sour
     return pd.DataFrame(rows)
 
 
+def source_metric_tables(sources: Mapping[str, Sequence[Piece] | None],
+                         melody_sources: Mapping[str, Sequence[Piece] | None] | None = None
+                         ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """:func:`metrics_table` of each source of pieces, over the pitched tracks and over the melody alone.
+
+    Args:
+        sources: label -> pieces (``None``: a source that is not here, left out).
+        melody_sources: label -> pieces compared on the melody only (e.g. POP909 melodies).
+    Returns:
+        ``(all_tracks, melody)``: label -> table; ``melody`` holds ``sources`` then ``melody_sources``.
+    """
+    present = {label: pieces for label, pieces in sources.items() if pieces is not None}
+    melodies = {**present, **{k: v for k, v in (melody_sources or {}).items() if v is not None}}
+    return ({label: metrics_table(pieces, source=label) for label, pieces in present.items()},
+            {label: metrics_table(pieces, tracks=("melody",), source=label) for label, pieces in melodies.items()})
+
+
 def summarise_metrics(tables: Mapping[str, pd.DataFrame], metrics: Sequence[str] = METRICS,
                       digits: int = 2) -> pd.DataFrame:
     """Mean ± standard deviation of each metric per source, side by side.
@@ -400,6 +454,14 @@ def human_sample(n: int, seed: int = 0, bars: int = 8, root: str | Path | None =
         piece.meta.update(folder_genre=row.folder_genre, genre=row.folder_genre, path=str(row.path))
         pieces.append(piece)
     return pieces, failures
+
+
+def pop909_windows(n: int | None, bars: int = 8) -> list[Piece]:
+    """The first ``n`` POP909 melodies (:func:`llmmusic.data.corpora.pop909_melodies`), each cut to its
+    first ``bars`` bars from its first note (:func:`window`)."""
+    from llmmusic.data.corpora import pop909_melodies
+
+    return [window(song, bars) for song in pop909_melodies(limit=n)]
 
 
 def window(piece: Piece, bars: int, start_bar: int | None = None) -> Piece:
