@@ -26,7 +26,8 @@ import torch
 
 from llmmusic.experiments.melody import MelodyTokenizer
 from llmmusic.experiments.melody.experiment import DataConfig, prepare, sequences
-from llmmusic.experiments.melody.model import TrainConfig, build_model, train_model
+from llmmusic.experiments.melody.model import build_model
+from llmmusic.experiments.melody.train import TrainConfig, train_model
 
 RESULTS = Path(__file__).parent / "results" / "melody.json"
 
@@ -39,7 +40,7 @@ def run(seqs: dict, tokenizer: MelodyTokenizer, args: argparse.Namespace, thread
                          TrainConfig(epochs=args.epochs, batch_size=args.batch_size, device=args.device,
                                      threads=threads),
                          progress=lambda row: print(json.dumps(row), flush=True))
-    return {"torch_threads": torch.get_num_threads(), "load_average_1min_at_start": load,
+    return {"torch_threads": threads or torch.get_num_threads(), "load_average_1min_at_start": load,
             "seconds_per_epoch_median": round(result.seconds_per_epoch, 3),
             "seconds_per_epoch": [round(x, 3) for x in result.history["seconds"]],
             "tokens_per_second": round(result.n_tokens / result.seconds_per_epoch, 1),

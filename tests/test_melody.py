@@ -239,7 +239,8 @@ def test_training_windows_start_with_bos_and_end_songs_with_eos(tok):
 
 
 def test_a_few_training_steps_reduce_loss_on_real_melodies(tok, real_windows):
-    from llmmusic.experiments.melody.model import TrainConfig, build_model, evaluate_loss, train_model
+    from llmmusic.experiments.melody.model import build_model
+    from llmmusic.experiments.melody.train import TrainConfig, evaluate_loss, train_model
 
     batch = real_windows[:16]
     model = build_model(tok, d_model=32, n_layers=1, n_heads=2, dropout=0.0, max_len=128, seed=0)

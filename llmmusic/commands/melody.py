@@ -50,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from llmmusic.experiments.melody import MelodyTokenizer
-    from llmmusic.experiments.melody.experiment import DataConfig, checkpoint_info, default_checkpoint, prepare, sequences
-    from llmmusic.experiments.melody.model import TrainConfig, build_model, save_checkpoint, train_model
+    from llmmusic.experiments.melody.experiment import DataConfig, checkpoint_info, default_checkpoint, prepare, train
+    from llmmusic.experiments.melody.model import save_checkpoint
+    from llmmusic.experiments.melody.train import TrainConfig
 
     config = DataConfig(dataset=str(args.dataset) if args.dataset else None, phrase_bars=args.phrase_bars,
                         llm_limit=args.llm_limit, human_limit=args.human_limit, human_max_bars=args.human_max_bars,
@@ -61,15 +62,15 @@ def _train(args: argparse.Namespace) -> int:
     if corpus.missing:
         raise SystemExit(f"corpus {args.train_corpus}: {corpus.missing}")
     tokenizer = MelodyTokenizer()
-    seqs = sequences(corpus, tokenizer, config)
-    model = build_model(tokenizer, args.d_model, args.layers, args.heads, args.dropout, args.max_len, args.seed)
     train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                                device=args.device, threads=args.threads)
-    result = train_model(model, seqs["train"], seqs["validation"], train_config,
-                         progress=lambda row: print(json.dumps(row)))
+    trained = train(corpus, tokenizer, config, train_config, d_model=args.d_model, n_layers=args.layers,
+                    n_heads=args.heads, dropout=args.dropout, seed=args.seed,
+                    progress=lambda row: print(json.dumps(row)))
+    result = trained.result
     path = args.model or default_checkpoint(args.train_corpus)
-    save_checkpoint(path, model, checkpoint_info(config, args.train_corpus, tokenizer, result.summary(),
-                                                 asdict(train_config)))
+    save_checkpoint(path, trained.model, checkpoint_info(config, args.train_corpus, tokenizer, result.summary(),
+                                                         asdict(train_config)))
     print(json.dumps({"checkpoint": str(path), "best_epoch": result.best_epoch,
                       "seconds_per_epoch": round(result.seconds_per_epoch, 3), "device": result.device,
                       "parameters": result.n_parameters, "train_sequences": result.n_sequences}, indent=2))
@@ -77,27 +78,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from llmmusic.experiments.melody.experiment import (DataConfig, default_checkpoint, next_token_table, ngram_baselines, prepare,
-                                     ranking_results, sequences)
-    from llmmusic.experiments.melody.model import TransformerScorer, load_checkpoint
+    from llmmusic.experiments.melody.experiment import DataConfig, all_scorers, default_checkpoint, evaluate, prepare, sequences
+    from llmmusic.experiments.melody.model import load_checkpoint
 
     path = args.model or default_checkpoint(args.train_corpus)
     if not Path(path).is_file():
         raise SystemExit(f"{path}: no checkpoint (run `llmmusic melody train` first)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     model, tokenizer, info = load_checkpoint(path, args.device)
     config = DataConfig(**{**info["data"], "fractions": tuple(info["data"]["fractions"])})
     train_corpus = info["train_corpus"]
     corpora = list(dict.fromkeys([train_corpus, *args.corpora]))
     data = prepare(config, corpora)
-    seqs = sequences(data[train_corpus], tokenizer, config)
-    scorers = {"transformer": TransformerScorer(model), **ngram_baselines(tokenizer, seqs["train"], seqs["validation"])}
+    scorers = all_scorers(model, tokenizer, sequences(data[train_corpus], tokenizer, config))
     evaluated = {name: data[name] for name in args.corpora if name in data}
-    nt = next_token_table(scorers, evaluated, tokenizer, config)
-    rk = ranking_results(scorers, evaluated, tokenizer, n_queries=args.queries, seed=config.split_seed)
+    result = evaluate(scorers, evaluated, tokenizer, config, n_queries=args.queries, seed=config.split_seed,
+                      threads=args.threads)
+    nt, rk = result.next_token, result.ranking
     print(f"trained on {train_corpus}; checkpoint {path}")
     print(nt[["n_tokens", "accuracy", "perplexity", "accuracy_Pitch"]].round(4).to_string())
     print(rk.table.round(4).to_string())
