@@ -69,20 +69,20 @@ demo_top_k = 0            # sample among the k most likely tokens (0: all)
 # %%
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import music21
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from llmmusic.experiments import melody as M
-from llmmusic.experiments.melody import experiment as X
-from llmmusic.experiments.melody import model as T
-from llmmusic.data.corpora import shared_data_dir
-from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
 from llmmusic.book.provenance import Provenance, notice
+from llmmusic.data.corpora import shared_data_dir
 from llmmusic.data.dataset import pick_dataset
+from llmmusic.experiments.melody import MelodyTokenizer
+from llmmusic.experiments.melody import experiment as X
+from llmmusic.experiments.melody import plots as P
+from llmmusic.experiments.melody import report as R
+from llmmusic.experiments.melody.train import TrainConfig
 
+# %%
 params = dict(dataset=dataset, train_corpus=train_corpus, phrase_bars=phrase_bars, llm_limit=llm_limit,
               human_limit=human_limit, human_max_bars=human_max_bars, window_phrases=window_phrases,
               window_stride=window_stride, split_seed=split_seed, d_model=d_model, n_layers=n_layers,
@@ -97,18 +97,17 @@ folk_dir = Path(music21.__file__).parent / "corpus"
 prov = Provenance("05_melody_completion", params=params,
                   inputs={"dataset": dataset_dir, "pop909": shared / "pop909" if shared else None,
                           "folk_essen": folk_dir / "essenFolksong", "folk_oneills": folk_dir / "oneills1850"})
+
+# %%
 config = X.DataConfig(dataset=str(dataset_dir) if dataset_dir else None, phrase_bars=phrase_bars,
                       llm_limit=llm_limit, human_limit=human_limit, human_max_bars=human_max_bars,
                       split_seed=split_seed, max_len=max_len, window_phrases=window_phrases,
                       window_stride=window_stride)
 data = X.prepare(config)
-for name, corpus in data.items():
-    if corpus.missing:
-        notice(f"Corpus **{name}** is not available here ({corpus.missing}); its rows are missing below.",
-               kind="warning")
-if data[train_corpus].missing:
-    raise FileNotFoundError(f"the training corpus {train_corpus} is unavailable: {data[train_corpus].missing}")
-tokenizer = M.MelodyTokenizer()
+for name, why in X.missing_corpora(data).items():
+    notice(f"Corpus **{name}** is not available here ({why}); its rows are missing below.", kind="warning")
+corpus = X.training_corpus(data, train_corpus)
+tokenizer = MelodyTokenizer()
 
 # %% [markdown]
 # ## Melodies, phrases and splits
@@ -137,12 +136,8 @@ prov.table(X.corpus_table(data), "corpora",
 # tokens → notes is exact for notes on the grid (tests: `tests/test_melody.py`).
 
 # %%
-example = next(p for p in data[train_corpus].splits["test"][0].phrases if not p.is_empty)
-ids = tokenizer.encode_phrase(example)
-round_trip = {(n.pitch, n.start, n.duration) for n in tokenizer.decode(ids)} == \
-             {(n.pitch, n.start, n.duration) for n in example.notes}
-tok_table = pd.DataFrame({"token": [tokenizer.names[i] for i in ids], "id": ids})
-prov.table(tok_table.T, "example_tokens",
+example, tok_table, round_trip = R.token_example(corpus.splits["test"][0], tokenizer)
+prov.table(tok_table, "example_tokens",
            caption=f"Tokens of phrase {example.index} of test song {example.song} "
                    f"(vocabulary {tokenizer.vocab_size} ids; decodes back exactly: {round_trip}).")
 
@@ -159,25 +154,20 @@ prov.table(tok_table.T, "example_tokens",
 # k chosen on the validation songs) are fitted on the same training windows.
 
 # %%
-seqs = X.sequences(data[train_corpus], tokenizer, config)
-model = T.build_model(tokenizer, d_model, n_layers, n_heads, dropout, max_len, seed)
-train_config = T.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                             threads=torch_threads)
-result = T.train_model(model, seqs["train"], seqs["validation"], train_config)
-baselines = X.ngram_baselines(tokenizer, seqs["train"], seqs["validation"])
-scorers = {"transformer": T.TransformerScorer(model), **baselines}
-fig, ax = T.plot_history(result.history, title=f"trained on {train_corpus}: {result.n_sequences} windows, "
+train_config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                           threads=torch_threads)
+trained = X.train(corpus, tokenizer, config, train_config, d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+                  dropout=dropout, seed=seed)
+scorers = X.all_scorers(trained.model, tokenizer, trained.sequences)
+result = trained.result
+fig, ax = P.plot_history(result.history, title=f"trained on {train_corpus}: {result.n_sequences} windows, "
                                                 f"{result.n_parameters:,} parameters")
 prov.figure(fig, "training_loss", caption="Next-token cross-entropy per epoch on the training windows and the "
                                           "validation songs.")
 
 # %%
-train_facts = pd.Series({"train corpus": train_corpus, "device": result.device, "parameters": result.n_parameters,
-                         "training windows": result.n_sequences, "tokens per epoch": result.n_tokens,
-                         "epochs": epochs, "best epoch": result.best_epoch,
-                         "seconds per epoch (median)": round(result.seconds_per_epoch, 2),
-                         **{f"k of {n}": m.k for n, m in baselines.items()}}, name="value").to_frame()
-prov.table(train_facts, "training", caption="The training run: size, device, time per epoch, n-gram smoothing.")
+prov.table(R.training_table(train_corpus, trained, scorers), "training",
+           caption="The training run: size, device, time per epoch, n-gram smoothing.")
 
 # %% [markdown]
 # ## Next-token prediction
@@ -188,8 +178,9 @@ prov.table(train_facts, "training", caption="The training run: size, device, tim
 # every model, n-grams included, exploits; the accuracy on `Pitch` tokens isolates the melodic part.
 
 # %%
-nt = X.next_token_table(scorers, data, tokenizer, config)
-shown = nt[["n_tokens", "accuracy", "accuracy_Pitch", "perplexity"]].round(4)
+evaluation = X.evaluate(scorers, data, tokenizer, config, n_queries=n_queries, context_phrases=context_phrases,
+                        seed=seed, n_boot=n_boot, threads=torch_threads)
+shown = evaluation.next_token[["n_tokens", "accuracy", "accuracy_Pitch", "perplexity"]].round(4)
 prov.table(shown, "next_token", caption=f"Next-token accuracy (all tokens and Pitch tokens) and perplexity on "
                                         f"each corpus's test songs; models trained on {train_corpus}.")
 
@@ -208,33 +199,19 @@ prov.table(shown, "next_token", caption=f"Next-token accuracy (all tokens and Pi
 # interval over queries.
 
 # %%
-rk = X.ranking_results(scorers, data, tokenizer, n_queries=n_queries, context_phrases=context_phrases, seed=seed,
-                       n_boot=n_boot)
+rk = evaluation.ranking
 prov.table(rk.table.round(4), "ranking",
            caption=f"Next-phrase ranking among 50 candidates on each corpus's test songs (models trained on "
                    f"{train_corpus}); sum or mean log-probability of the candidate.")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.6), sharey=True, constrained_layout=True)
-for ax, scoring in zip(axes, ("sum", "mean")):
-    M.plot_ranking(rk.table, "MAP", scoring, ax=ax, title=f"{scoring} log-probability")
-prov.figure(fig, "ranking_map", caption="MAP of the next-phrase ranking per test corpus and model (95 % bootstrap "
-                                         "intervals); dashed: chance (0.090).")
+prov.figure(P.ranking_panels(rk.table), "ranking_map",
+            caption="MAP of the next-phrase ranking per test corpus and model (95 % bootstrap intervals); "
+                    "dashed: chance (0.090).")
 
 # %%
-fig, axes = plt.subplots(1, len(rk.queries), figsize=(4 * len(rk.queries), 3), sharey=True, squeeze=False,
-                         constrained_layout=True)
-for ax, name in zip(axes[0], rk.queries):
-    for scoring in ("sum", "mean"):
-        r = rk.ranks.get((name, "transformer", scoring))
-        if r is not None and len(r):
-            ax.hist(r, bins=np.arange(0.5, 51.5, 2), histtype="step", linewidth=1.5, label=scoring, density=True)
-    ax.axhline(1 / 50, color="black", linestyle="--", linewidth=1, label="uniform")
-    ax.set_title(name, fontsize=10)
-    ax.set_xlabel("rank of the true next phrase")
-axes[0][0].set_ylabel("fraction of queries per rank")
-axes[0][0].legend(fontsize=7, frameon=False)
-prov.figure(fig, "rank_histograms", caption="Where the transformer ranks the true next phrase (1 = first of 50).")
+prov.figure(P.rank_histograms(rk.ranks, list(rk.queries)), "rank_histograms",
+            caption="Where the transformer ranks the true next phrase (1 = first of 50).")
 
 # %% [markdown]
 # ### Against chance and across corpora
@@ -244,48 +221,19 @@ prov.figure(fig, "rank_histograms", caption="Where the transformer ranks the tru
 # songs of the training corpus (negative: the model falls short there).
 
 # %%
-def gap_table(table: pd.DataFrame, scoring: str) -> pd.DataFrame:
-    t = table.reset_index()
-    rows = t[(t.model == "transformer") & (t.scoring == scoring)].set_index("corpus")
-    tri = t[(t.model == "trigram") & (t.scoring == scoring)].set_index("corpus")["MAP"]
-    chance = M.chance_ranking()["MAP"]
-    base = rows["MAP"].get(train_corpus, np.nan)
-    return pd.DataFrame({"MAP": rows["MAP"], "MAP_low": rows["MAP_low"], "MAP_high": rows["MAP_high"],
-                         "chance MAP": chance, "x chance": rows["MAP"] / chance, "trigram MAP": tri,
-                         "vs training corpus": rows["MAP"] - base, "HITS@1": rows["HITS@1"],
-                         "HITS@10": rows["HITS@10"]}).round(4)
-
-
-gaps = {s: gap_table(rk.table, s) for s in ("sum", "mean")}
+gaps = R.gap_tables(rk.table, train_corpus)
 prov.table(pd.concat(gaps, names=["scoring"]), "gap",
            caption=f"Transformer trained on {train_corpus}: MAP against chance, the trigram and its own "
                    f"training corpus.")
 
 # %%
-def sentence(scoring: str) -> str:
-    g = gaps[scoring]
-    parts = []
-    for corpus, row in g.iterrows():
-        above = row["MAP_low"] > row["chance MAP"]
-        parts.append(f"**{corpus}** MAP {row['MAP']:.3f} (95 % CI {row['MAP_low']:.3f}-{row['MAP_high']:.3f}; "
-                     f"{row['x chance']:.1f}× chance, {'above' if above else 'not clearly above'} chance; "
-                     f"trigram {row['trigram MAP']:.3f})")
-    return "; ".join(parts)
-
-
 display(Markdown(f"Measured in this run, with the model trained on **{train_corpus}** "
-                 f"({len(data[train_corpus].splits['train'])} training songs) and ranking by the mean "
-                 f"log-probability per token: {sentence('mean')}. By the summed log-probability: {sentence('sum')}."))
+                 f"({len(corpus.splits['train'])} training songs) and ranking by the mean "
+                 f"log-probability per token: {R.gap_sentence(gaps['mean'])}. "
+                 f"By the summed log-probability: {R.gap_sentence(gaps['sum'])}."))
 
 # %%
-mean_gap = gaps["mean"]
-prov.summary([f"Next-phrase ranking on **{corpus}** test songs (model trained on {train_corpus}, mean log-probability): "
-              f"MAP {row['MAP']:.3f} (95 % CI {row['MAP_low']:.3f}-{row['MAP_high']:.3f}), {row['x chance']:.1f}x the "
-              f"chance MAP {row['chance MAP']:.3f}; trigram {row['trigram MAP']:.3f}." for corpus, row in mean_gap.iterrows()],
-             headline=[{"finding": f"Melody completion: a transformer trained on {train_corpus} ranks the true next "
-                                   f"phrase of {corpus} test songs", "measure": "MAP", "value": row["MAP"],
-                        "low": row["MAP_low"], "high": row["MAP_high"], "chance": row["chance MAP"]}
-                       for corpus, row in mean_gap.iterrows()])
+prov.summary(R.summary_lines(gaps["mean"], train_corpus), headline=R.headline_rows(gaps["mean"], train_corpus))
 
 # %% [markdown]
 # ## Published numbers on human data (quoted)
@@ -297,14 +245,9 @@ prov.summary([f"Next-phrase ranking on **{corpus}** test songs (model trained on
 # are marked as such, and the papers' HITS@k columns are left out rather than quoted from memory.
 
 # %%
-quoted = pd.DataFrame([
-    {"model": "MusicBERT-base", "source": "Zeng et al. 2021 (zeng2021musicbert)", "data": "Lakh MIDI (PiRhDy split)",
-     "MAP": 0.985, "status": "quoted, not re-checked"},
-    {"model": "PiRhDy", "source": "Liang et al. 2020 (liang2020pirhdy), as reported by MusicBERT",
-     "data": "Lakh MIDI (PiRhDy split)", "MAP": 0.971, "status": "quoted, not re-checked"},
-]).set_index("model")
-prov.table(quoted, "published", caption="Published melody-completion MAP of human-data models on Lakh MIDI (quoted, "
-                                        "not reproduced; not on our corpora).")
+prov.table(R.published_table(), "published",
+           caption="Published melody-completion MAP of human-data models on Lakh MIDI (quoted, not reproduced; "
+                   "not on our corpora).")
 
 # %% [markdown]
 # ## Generation: continuing a held-out melody
@@ -314,34 +257,16 @@ prov.table(quoted, "published", caption="Published melody-completion MAP of huma
 # continuation, and the context with the sampled one, as piano rolls and audio.
 
 # %%
-demo_song = next((s for s in data[train_corpus].splits["test"]
-                  if len(s.phrases) * phrase_bars >= demo_context_bars + demo_bars
-                  and all(not p.is_empty for p in s.phrases[:max(1, demo_context_bars // phrase_bars)])),
-                 data[train_corpus].splits["test"][0])
-notes = demo_song.notes()
-cut = demo_context_bars * TICKS_PER_BAR
-bars_after = max(1, min(demo_bars, len(demo_song.phrases) * phrase_bars - demo_context_bars))
-context_notes = [n for n in notes if n.start < cut]
-truth_notes = [n for n in notes if cut <= n.start < cut + bars_after * TICKS_PER_BAR]
-prefix = [tokenizer.bos_id] + tokenizer.encode_notes(context_notes, demo_context_bars)
-generated = T.sample_continuation(model, tokenizer, prefix, bars=bars_after, temperature=demo_temperature,
-                                  top_k=demo_top_k, seed=seed)
-continuation = [Note(n.pitch, n.duration, n.velocity, n.start + cut) for n in tokenizer.decode(generated)]
-fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True, constrained_layout=True)
-total_bars = demo_context_bars + bars_after
-M.melody_roll([("context", context_notes), ("true continuation", truth_notes)], ax=axes[0], bars=total_bars,
-              title=f"{demo_song.song}: context + truth")
-M.melody_roll([("context", context_notes), ("sampled continuation", continuation)], ax=axes[1], bars=total_bars,
-              colours=("#4c72b0", "#c44e52"), title="context + model continuation")
-prov.figure(fig, "continuation_roll", caption=f"First {demo_context_bars} bars of held-out song {demo_song.song} "
-                                              f"with its true and its sampled continuation.")
+demo = X.continue_melody(trained.model, tokenizer, corpus.splits["test"], phrase_bars, demo_context_bars, demo_bars,
+                         demo_temperature, demo_top_k, seed, threads=torch_threads)
+prov.figure(P.continuation_rolls(demo.song.song, demo.context, demo.truth, demo.sampled, demo.total_bars),
+            "continuation_roll", caption=f"First {demo_context_bars} bars of held-out song {demo.song.song} "
+                                         f"with its true and its sampled continuation.")
 
 # %%
-prov.audio(Piece(melody=context_notes + truth_notes, meta={"source": demo_song.song}), "truth",
-           caption="Context + true continuation.")
-if continuation:
-    prov.audio(Piece(melody=context_notes + continuation, meta={"source": demo_song.song}), "continuation",
-               caption="Context + sampled continuation.")
+prov.audio(demo.truth_piece(), "truth", caption="Context + true continuation.")
+if demo.sampled:
+    prov.audio(demo.sampled_piece(), "continuation", caption="Context + sampled continuation.")
 else:
     notice("The sampled continuation holds no note (the model closed the bars empty).")
 

@@ -33,8 +33,8 @@
 # whether it has learned something about melody. In this lab you train a small transformer on your CPU,
 # test it with the *melody completion* protocol (rank the true next phrase among 50 candidates), check it
 # against chance and n-gram models, and add a baseline of your own. It builds on the chapter
-# {doc}`/book/executed/05_melody_completion` and calls the same functions (`llmmusic.experiments.melody`,
-# `llmmusic.experiments.melody.model`, `llmmusic.experiments.melody.experiment`).
+# {doc}`/book/executed/05_melody_completion` and calls the same driver (`llmmusic.experiments.melody.experiment`)
+# and helpers (`llmmusic.experiments.melody`).
 #
 # **Run it**: `llmmusic lab 5` (your copy: `my-labs/lab5_melody_completion.ipynb`; a minute or two on a
 # laptop CPU); grade your answers with `llmmusic check lab5`.
@@ -77,7 +77,8 @@ import pandas as pd
 
 from llmmusic.experiments import melody as M
 from llmmusic.experiments.melody import experiment as X
-from llmmusic.experiments.melody import model as T
+from llmmusic.experiments.melody import plots as P
+from llmmusic.experiments.melody.train import TrainConfig
 from llmmusic.data.dataset import pick_dataset
 
 dataset_dir = pick_dataset(dataset)
@@ -110,13 +111,12 @@ plt.show()
 # duration) of the training songs; n-gram models (unigram, bigram, trigram) learn from the same windows.
 
 # %%
-seqs = X.sequences(data[train_corpus], tokenizer, config)
-model = T.build_model(tokenizer, d_model, n_layers, n_heads, 0.1, config.max_len, seed)
-result = T.train_model(model, seqs["train"], seqs["validation"],
-                       T.TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, device="cpu", threads=torch_threads))
-ngrams = X.ngram_baselines(tokenizer, seqs["train"], seqs["validation"])
-scorers = {"transformer": T.TransformerScorer(model), **ngrams}
-fig, ax = T.plot_history(result.history, title=f"trained on {train_corpus}: {result.n_sequences} windows, "
+trained = X.train(data[train_corpus], tokenizer, config,
+                  TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, device="cpu", threads=torch_threads),
+                  d_model=d_model, n_layers=n_layers, n_heads=n_heads, seed=seed)
+scorers = X.all_scorers(trained.model, tokenizer, trained.sequences)
+result = trained.result
+fig, ax = P.plot_history(result.history, title=f"trained on {train_corpus}: {result.n_sequences} windows, "
                                                 f"{result.n_parameters:,} parameters")
 plt.show()
 print(f"best epoch {result.best_epoch}; {result.seconds_per_epoch:.1f} s per epoch on this CPU")
@@ -128,10 +128,9 @@ print(f"best epoch {result.best_epoch}; {result.seconds_per_epoch:.1f} s per epo
 # after the context, summed or averaged per token; MAP is the mean of 1/rank of the true phrase.
 
 # %%
-ranking = X.ranking_results(scorers, data, tokenizer, n_queries=n_queries, seed=seed, n_boot=n_boot)
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.4), sharey=True, constrained_layout=True)
-for ax, scoring in zip(axes, ("sum", "mean")):
-    M.plot_ranking(ranking.table, "MAP", scoring, ax=ax, title=f"{scoring} log-probability")
+ranking = X.evaluate(scorers, data, tokenizer, config, n_queries=n_queries, seed=seed, n_boot=n_boot,
+                     next_token=False, threads=torch_threads).ranking
+P.ranking_panels(ranking.table, figsize=(12, 3.4))
 plt.show()
 ranking.table[["n_queries", "MAP", "MAP_low", "MAP_high", "HITS@1", "HITS@10"]].round(3)
 
@@ -260,8 +259,8 @@ class ContextCache:
         return context_unigram_log_probs(prefix, candidates, tokenizer.vocab_size)
 
 
-with_cache = X.ranking_results({**scorers, "context cache": ContextCache()}, data, tokenizer, n_queries=n_queries,
-                               seed=seed, n_boot=n_boot)
+with_cache = X.evaluate({**scorers, "context cache": ContextCache()}, data, tokenizer, config, n_queries=n_queries,
+                        seed=seed, n_boot=n_boot, next_token=False, threads=torch_threads).ranking
 t = with_cache.table.reset_index()
 print(t[t.scoring == "mean"].pivot(index="model", columns="corpus", values="MAP").round(3).to_string())
 
