@@ -43,7 +43,7 @@
 model = None            # model name; None: the embedded model (qwen2.5-coder-1.5b); e.g. "gpt-4o" with base_url
 base_url = None         # OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (key from OPENAI_API_KEY); None: embedded
 dataset = None          # generated LLM-MIDI dataset folder; None: the committed default dataset
-cache = None            # call cache (SQLite); None: data/zeroshot/cache.sqlite, committed so the chapter rebuilds with zero calls
+cache = None            # call cache (SQLite); None: data/zeroshot/cache.sqlite, committed so the chapter rebuilds with zero calls; results.jsonl is written beside it
 cache_only = False      # True: never call the model (a request missing from the cache stops the chapter)
 modes = ["free", "score", "json", "explain"]  # ways of asking (see below)
 n_llm_midi = 26         # LLM-MIDI pieces (a genre- and style-balanced sample, pinned in data/zeroshot/llm-midi-sample.json)
@@ -63,17 +63,13 @@ seed = 0                # sampling seed (samples are prefix-stable: smaller size
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-
-from llmmusic.analysis import metrics
-from llmmusic.experiments import zeroshot as Z
-from llmmusic.data.corpora import shared_data_dir
-from llmmusic.generation.llm import LLMClient
 from llmmusic.book.provenance import Provenance, notice
+from llmmusic.data.corpora import shared_data_dir
 from llmmusic.data.dataset import pick_dataset
+from llmmusic.experiments import zeroshot as Z
+from llmmusic.generation.llm import LLMClient
 
+# %%
 cache_path = Path(cache) if cache else Z.DEFAULT_CACHE
 client = LLMClient(base_url=base_url, model=model, cache=cache_path, cache_only=cache_only)
 tokens = Z.LabelTokens(client, cache_path.with_suffix(".tokens.json"))
@@ -83,7 +79,8 @@ set_names = ["llm-midi", "human-folder", "human-topmagd"] + (["user"] if user_fo
 sets = Z.build_sets(set_names, dataset_dir=dataset_dir, n_llm_midi=n_llm_midi, n_human=n_human,
                     n_topmagd=n_topmagd, seed=seed, bars=bars, user_folder=user_folder,
                     user_labels_csv=user_labels_csv, pin=Z.DEFAULT_PIN)
-by_name = {es.name: es for es in sets}
+
+# %%
 prov = Provenance(
     "03_zero_shot",
     params=dict(model=model, base_url=base_url, dataset=dataset, cache=cache, cache_only=cache_only, modes=modes,
@@ -115,18 +112,8 @@ print(f"prompt templates {Z.PROMPT_VERSION}; model {client.model_id}; cache {cac
 # shortened in this display only) and the model's reply.
 
 # %%
-example_set = next((es for es in sets if es.items), None)
-if example_set is None:
-    raise RuntimeError("no evaluation set has any piece: nothing to classify")
-example_item, example_task = example_set.items[0], example_set.tasks[0]
-example_msgs = Z.build_messages(example_item.piece, example_task.labels, example_task.word, "free", max_events)
-for m in example_msgs:
-    text = m["content"]
-    shown = text if len(text) < 900 else text[:420] + f" ... [{len(text) - 700} characters] ... " + text[-280:]
-    print(f"--- {m['role']}\n{shown}\n")
-example_reply = client.chat(example_msgs, **Z.DECODING["free"], logprobs=True, top_logprobs=Z._top_n(client))
-print(f"--- reply ({'cache' if example_reply.cached else 'model'}; {example_reply.usage})\n{example_reply.text}")
-print(f"\ntrue {example_task.word}: {example_task.true_of(example_item)}")
+example = Z.ask_example(client, sets, max_events)
+print(example.transcript())
 
 # %% [markdown]
 # ### Four ways of asking
@@ -160,47 +147,22 @@ print(f"\ntrue {example_task.word}: {example_task.true_of(example_item)}")
 # constrained decoder makes its choice.
 
 # %%
-if compare_forced and example_set.name == "llm-midi":
-    json_msgs = Z.build_messages(example_item.piece, example_task.labels, example_task.word, "json", max_events)
-    first = Z.score_reply(client, example_msgs, example_task.labels, example_reply, tokens)
-    rows = []
-    for label in dict.fromkeys(["Classical", first.best]):
-        for use_bias in (False, True):
-            value, used, rep = Z.forced_score(client, json_msgs, label, tokens if use_bias else None)
-            rows.append({"label": label, "logit_bias": use_bias, "tokens": " + ".join(map(repr, used)),
-                         "forced log-prob": round(value, 3),
-                         "first-token score": round(float(first.logprob[example_task.labels.index(label)]), 3),
-                         "request s": round(rep.latency_s, 1)})
-    prov.table(pd.DataFrame(rows), "forced_vs_first_token",
+if compare_forced and example.set_name == "llm-midi":
+    forced, probe = Z.forced_tables(client, example, tokens, max_events)
+    prov.table(forced, "forced_vs_first_token",
                caption="Forcing a candidate as the whole answer (summed log-probability of its tokens), without and "
                        "with logit_bias on its own tokens, against the first-token score, on the example piece.")
     # the tokenisation trap shows on a short text prompt (no music): the same forcing, without and with bias
-    probe = [{"role": "system", "content": "You classify music."},
-             {"role": "user", "content": "A song with distorted electric guitars, power chords and loud drums. "
-                                         "Which genre: Pop, Rock, Jazz, Classical? Answer as JSON {\"label\": ...}."}]
-    rows = []
-    for use_bias in (False, True):
-        value, used, rep = Z.forced_score(client, probe, "Classical", tokens if use_bias else None)
-        rows.append({"label": "Classical", "logit_bias": use_bias, "tokens": " + ".join(map(repr, used)),
-                     "forced log-prob": round(value, 3)})
-    prov.table(pd.DataFrame(rows), "forced_tokenisation_probe",
+    prov.table(probe, "forced_tokenisation_probe",
                caption="A short text prompt: without logit_bias the grammar's greedy walk may spell the forced label "
                        "in tokens the model would not use, and the summed log-probability collapses.")
 
 # %%
-modes_used = [m for m in modes if m in Z.MODES]
-limits = {"json": n_json, "explain": n_explain}
-results = Z.run_sets(client, sets, modes_used, max_events=max_events, tokens=tokens, mode_limits=limits)
-tasks = [t for es in sets for t in es.tasks]
-if results.empty:
+run = Z.run_experiment(client, sets, modes, n_json=n_json, n_explain=n_explain, max_events=max_events,
+                       tokens=tokens, out=Z.results_beside(cache_path), n_boot=n_boot, seed=seed)
+if run.results.empty:
     raise RuntimeError("no results: every evaluation set is empty")
-tp = Z.throughput(results)
-print(f"{len(results)} answers; {tp['calls']} requests ({client.stats.cache_hits} answered from the cache, "
-      f"{client.stats.calls} sent to the model now); {tp['prompt_tokens']:,} prompt and "
-      f"{tp['completion_tokens']:,} completion tokens")
-if tp["fresh_calls"]:
-    print(f"when first made: {tp['fresh_calls']} requests in {tp['fresh_seconds']:.0f} s of request time, "
-          f"{tp['calls_per_second']:.3f} requests/s")
+print(run.usage(client))
 
 # %% [markdown]
 # ## Results
@@ -212,26 +174,24 @@ if tp["fresh_calls"]:
 # Folk, Reggae and Ambient have no folder and are always wrong); the uniform baseline is then the
 # chance that a uniform guess among the 13 maps to the right folder. For TOP-MAGD a prediction is
 # right if it is one of the file's labels.
+#
+# Every answer is also written to `results.jsonl` beside the call cache (`data/zeroshot/results.jsonl` by
+# default, one JSON line per piece, question and mode, as `llmmusic zeroshot run` writes it; the rows of a
+# set that did not run are kept). Chapter 4, lab 3 and the headline table read that file.
 
 # %%
-summary = Z.summarize(results, tasks, n_boot=n_boot, seed=seed)
-shown = summary[["task", "mode", "n", "accuracy", "acc_low", "acc_high", "macro_f1", "f1_low", "f1_high", "top3",
-                 "chance_uniform", "chance_majority", "unparsed", "calls", "prompt_tokens", "completion_tokens"]]
-prov.table(shown.round(3), "summary",
+prov.table(run.summary[list(Z.SUMMARY_COLUMNS)].round(3), "summary",
            caption="Zero-shot accuracy and macro-F1 (95 % bootstrap intervals), top-3 accuracy (score mode), "
                    "chance levels, unparsed answers, requests and tokens, per question and mode.")
 
 # %%
-fig, ax = Z.plot_accuracy(summary, title="Zero-shot accuracy (bars: 95 % bootstrap intervals)")
+fig, ax = Z.plot_accuracy(run.summary, title="Zero-shot accuracy (bars: 95 % bootstrap intervals)")
 fig.tight_layout()
 prov.figure(fig, "accuracy", caption="Accuracy per question and mode against the uniform (dotted) and "
             "majority-class (dashed) chance levels.")
 
 # %%
-conc = (results.groupby(["task", "mode"], sort=False)["raw"]
-        .agg(n="size", distinct="nunique", most_common=lambda x: x.value_counts().index[0],
-             share=lambda x: x.value_counts(normalize=True).iloc[0]).reset_index())
-prov.table(conc.round(3), "answer_concentration",
+prov.table(run.concentration.round(3), "answer_concentration",
            caption="How many different answers each question got, the most common answer and its share.")
 
 # %% [markdown]
@@ -242,20 +202,9 @@ prov.table(conc.round(3), "answer_concentration",
 # appears as a column when it occurs); colour is the share of the row.
 
 # %%
-for t in tasks:
-    for mode in ("free", "score"):
-        part = results[(results["task"] == t.name) & (results["mode"] == mode)]
-        if part.empty:
-            continue
-        labels = t.eval_labels or t.labels
-        truth = [tuple(v) if isinstance(v, list) else v for v in part["truth"]]
-        cm = metrics.confusion(truth, list(part["pred"]), labels)
-        cm = cm.loc[cm.sum(axis=1) > 0]  # true labels absent from the sample are not drawn
-        fig, ax = metrics.plot_confusion(cm, title=f"{t.name}, {mode} (n={len(part)})")
-        fig.tight_layout()
-        prov.figure(fig, f"confusion_{t.name}_{mode}",
-                    caption=f"Confusion of the {mode} answers for {t.name} (rows: true, columns: answered).")
-        plt.close(fig)
+for task, mode, n, fig in Z.confusion_figures(run.results, run.tasks):
+    prov.figure(fig, f"confusion_{task}_{mode}",
+                caption=f"Confusion of the {mode} answers for {task} (rows: true, columns: answered).")
 
 # %% [markdown]
 # ### Free text, scores and constrained decoding
@@ -265,42 +214,20 @@ for t in tasks:
 # already, so the schema mostly guards against the rare unparsed reply.
 
 # %%
-how = results[results["mode"].isin(["free", "json", "explain"])].groupby(["task", "mode", "how"]).size()
-prov.table(how.unstack(fill_value=0), "parse_methods",
+prov.table(run.parse_methods, "parse_methods",
            caption="How answers were read: exact, case-insensitive, first mention, JSON, last mention "
                    "(explain without an answer line), none (unparsed).")
-pairs = [Z.agreement(results, "free", "score").assign(pair="free vs score")]
-if "json" in modes_used:
-    pairs.append(Z.agreement(results, "free", "json").assign(pair="free vs json"))
-    pairs.append(Z.agreement(results, "json", "score").assign(pair="json vs score"))
-agree = pd.concat([p for p in pairs if not p.empty], ignore_index=True)
-if not agree.empty:
-    prov.table(agree.round(3), "agreement",
+if not run.agreement.empty:
+    prov.table(run.agreement.round(3), "agreement",
                caption="Agreement between modes on the same pieces (share of identical answers) and each mode's "
                        "accuracy on those pieces.")
 
 # %%
-score_rows = results[results["mode"] == "score"]
-if not score_rows.empty:
-    probs = []
-    for t in tasks:
-        part = score_rows[score_rows["task"] == t.name]
-        if part.empty:
-            continue
-        s = np.vstack(part["scores"].to_numpy())
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        probs.append(pd.Series(p.mean(axis=0), index=t.labels, name=t.name))
-    fig, axes = plt.subplots(1, len(probs), figsize=(4.2 * len(probs), 3.6), squeeze=False)
-    for ax, ser in zip(axes[0], probs):
-        ser.sort_values().plot.barh(ax=ax, color="#d62728")
-        ax.set_title(ser.name, fontsize=9)
-        ax.set_xlabel("mean probability")
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
+if run.answer_prior:
+    fig = Z.plot_answer_prior(run.answer_prior)
     prov.figure(fig, "answer_prior", caption="Mean first-token probability of each candidate (renormalised over "
                 "the candidates) over all pieces: the model's preferred answers regardless of the music.")
-    censored, total = int(score_rows["censored"].sum()), int(sum(len(v) for v in score_rows["scores"]))
+    censored, total = run.censored
     print(f"candidate scores not among the {Z.TOP_LOGPROBS} reported alternatives (censored): {censored} of {total}")
 
 # %% [markdown]
@@ -310,7 +237,7 @@ if not score_rows.empty:
 # `explain` mode, as it came back:
 
 # %%
-explained = results[results["mode"] == "explain"]
+explained = run.results[run.results["mode"] == "explain"]
 if explained.empty:
     notice("The explain mode was not run (it is not in `modes`, or `n_explain` is 0).")
 else:
@@ -325,33 +252,14 @@ else:
 # evaluation set with both), with the model's top three candidates.
 
 # %%
-items = {(es.name, it.id): it for es in sets for it in es.items}
-pick = score_rows if not score_rows.empty else results[results["mode"] == "free"]
-first_task = next((t.name for t in tasks if pick["task"].eq(t.name).any() and pick[pick["task"] == t.name]["correct"].any()
-                   and (~pick[pick["task"] == t.name]["correct"]).any()), None)
-if first_task is None:
+clips = run.clips()
+if not clips:
     notice("No question has both a right and a wrong answer in this run; no audio examples.")
-else:
-    part = pick[pick["task"] == first_task]
-    for correct in (True, False):
-        r = part[part["correct"] == correct].iloc[0]
-        item = items[(r["source"], r["id"])]
-        task = next(t for t in tasks if t.name == r["task"])
-        top = ""
-        if isinstance(r.get("scores"), list):
-            order = np.argsort(r["scores"])[::-1][:3]
-            top = "; top 3: " + ", ".join(task.labels[i] for i in order)
-        caption = (f"{'Correct' if correct else 'Wrong'}: {r['task']}, true {r['truth']}, answered {r['raw']}{top} "
-                   f"({item.source}, {item.id}).")
-        prov.audio(item.piece, f"{'correct' if correct else 'wrong'}_example", caption=caption)
+for clip in clips:
+    prov.audio(clip.piece, clip.name, caption=clip.caption)
 
 # %%
-shown_mode = "free" if "free" in modes_used else modes_used[0]
-top = conc[conc["mode"] == shown_mode].sort_values("share", ascending=False).iloc[0]
-prov.summary([f"**{r.task}** ({shown_mode} answers): accuracy {r.accuracy:.3f} (95 % CI {r.acc_low:.3f}-{r.acc_high:.3f}, "
-              f"{int(r.n)} pieces) against uniform chance {r.chance_uniform:.3f} and majority {r.chance_majority:.3f}."
-              for r in summary[summary["mode"] == shown_mode].itertuples()]
-             + [f"The most common answer to **{top.task}** was {top.most_common}: {top.share:.0%} of its answers."])
+prov.summary(run.summary_lines())
 
 # %% [markdown]
 # ## Discussion

@@ -111,16 +111,6 @@ def test_prefix_match_scoring_without_a_tokenizer():
     assert sc.probabilities().sum() == pytest.approx(1.0)
 
 
-def test_balanced_order_is_prefix_stable_and_balanced():
-    keys = [(g, s) for g in "abc" for s in "xyzw" for _ in range(3)]
-    order = Z.balanced_order(keys, seed=1)
-    assert sorted(order) == list(range(len(keys)))
-    first = [keys[i] for i in order[:12]]
-    assert {g for g, _ in first} == set("abc") and all(sum(g == x for g, _ in first) == 4 for x in "abc")
-    assert {s for _, s in first} == set("xyzw")
-    assert Z.balanced_order(keys, seed=1) == order
-
-
 def test_mapped_task_counts_unmapped_genres_wrong():
     task = Z.standard_tasks()["human-folder"]
     assert task.evaluated("Metal") == "Rock" and task.evaluated("Ambient") == "other"
@@ -150,6 +140,21 @@ def test_summary_and_results_roundtrip(tmp_path):
     assert row["acc_low"] <= 0.5 <= row["acc_high"]
     tp = Z.throughput(back)
     assert tp["fresh_calls"] == 4 and tp["calls_per_second"] == pytest.approx(0.5)
+
+
+def test_missing_values_are_written_as_null_and_read_back(tmp_path):
+    import pandas as pd
+
+    summary = pd.DataFrame([{"task": "llm-genre", "mode": "free", "n": 4, "accuracy": 0.5, "top3": float("nan")},
+                            {"task": "llm-genre", "mode": "json", "n": 0, "accuracy": np.nan, "top3": np.float64("nan"),
+                             "scores": [np.float32(-1.5), float("-inf")]}])
+    path = Z.write_results(summary, tmp_path / "summary.jsonl")
+    lines = path.read_text().splitlines()
+    rows = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} is not JSON")) for line in lines]
+    assert rows[1]["accuracy"] is None and rows[0]["top3"] is None and rows[1]["scores"] == [-1.5, None]
+    back = Z.read_results(path)
+    assert back["accuracy"].iloc[0] == 0.5 and np.isnan(back["accuracy"].iloc[1])
+    assert back["n"].tolist() == [4, 0]
 
 
 # ------------------------------------------------------------------------------------------- data

@@ -46,16 +46,41 @@ def test_run_sets_replays_the_committed_cache_to_the_committed_results(replay):
     results = Z.run_sets(client, sets, ["free", "score"], tokens=tokens)
     assert client.stats.calls == 0 and int(results["fresh_calls"].sum()) == 0
     ours = {_key(r): _present(r) for r in results.to_dict(orient="records")}
-    theirs = {_key(r): r for r in committed if r["source"] in ran}
+    theirs = {_key(r): r for r in committed if r["source"] in ran and r["mode"] in ("free", "score")}
     assert len(ours) == len(results) and set(ours) == set(theirs)
     for key, row in theirs.items():
         assert ours[key] == row, key
     # the chapter's table: the same accuracy, F1 and chance levels
     tasks = list(Z.standard_tasks().values())
     ours_summary = Z.summarize(results, tasks, n_boot=200)
-    theirs_summary = Z.summarize(Z.read_results(COMMITTED / "results.jsonl").query("source in @ran"), tasks, n_boot=200)
+    theirs_summary = Z.summarize(Z.read_results(COMMITTED / "results.jsonl")
+                                 .query("source in @ran and mode in ['free', 'score']"), tasks, n_boot=200)
     pd.testing.assert_frame_equal(ours_summary, theirs_summary)
     assert (replay / "llm-midi-sample.json").read_bytes() == (COMMITTED / "llm-midi-sample.json").read_bytes()
+
+
+def test_the_driver_writes_the_results_file_the_command_writes(replay):
+    """run_experiment (chapter 3's call) writes what ``llmmusic zeroshot run`` writes: the committed rows of the
+    sets and modes it asked, in the same format; the rows of a set that did not run are kept."""
+    committed = [r for r in Z.read_result_rows(COMMITTED / "results.jsonl") if r["mode"] in ("free", "score")]
+    out = replay / "results.jsonl"
+    other = {"source": "user", "task": "user", "mode": "free", "id": "mine.mid", "truth": "Rock", "raw": "Rock",
+             "pred": "Rock", "correct": True, "calls": 1, "fresh_calls": 0}
+    Z.write_results([other], out)
+    sets = Z.build_sets(["llm-midi"], pin=replay / "llm-midi-sample.json")
+    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
+    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    seen: list[str] = []
+    run = Z.run_experiment(client, sets, ["free", "score", "guess"], tokens=tokens, out=out, n_boot=50,
+                           on_set=lambda es: seen.append(es.name))
+    assert seen == ["llm-midi"] and run.modes == ["free", "score"] and run.ran == ["llm-midi"] and run.kept == 1
+    written = Z.read_result_rows(out)
+    assert written[0] == other and written[1:] == [r for r in committed if r["source"] == "llm-midi"]
+    assert written[1:] == run.rows and len(run.results) == len(run.rows)
+    assert list(run.summary["task"].unique()) == ["llm-genre", "llm-style"]
+    assert run.censored[1] == sum(len(r["scores"]) for r in run.rows if r["mode"] == "score")
+    assert [c.name for c in run.clips()] in ([], ["correct_example", "wrong_example"])
+    assert len(run.summary_lines()) == 3 and "results: " in run.usage(client)
 
 
 def test_run_items_honours_mode_limits_and_reports_each_row(replay):
@@ -76,12 +101,12 @@ def test_run_items_honours_mode_limits_and_reports_each_row(replay):
 def test_answers_are_mapped_and_scored_through_a_local_endpoint(tmp_path):
     """The human-folder question through the driver: ``Metal`` counts as Rock, ``Folk`` as no folder genre."""
     from llmmusic.data.piece import Note, Piece
-    from openai_stub import Endpoint
+    from llm_stub import StubLLM
 
     items = [Z.Item(id=f"f{k}", piece=Piece(melody=[Note(60 + k, 480, 90, 480 * j) for j in range(8)]), truth=truth,
                     source="human-folder") for k, truth in enumerate(["Rock", "Jazz"])]  # other notes: two requests
     task = Z.standard_tasks()["human-folder"]
-    with Endpoint(script=["Metal", "Folk"]) as ep:
+    with StubLLM(script=["Metal", "Folk"]) as ep:
         client = LLMClient(base_url=ep.base_url, model="stub", cache=tmp_path / "c.sqlite", max_retries=0)
         rows = Z.run_items(client, items, [task], ["free"]).to_dict(orient="records")
     assert [(r["raw"], r["pred"], r["correct"]) for r in rows] == [("Metal", "Rock", True), ("Folk", "other", False)]

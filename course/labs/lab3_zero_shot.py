@@ -75,7 +75,7 @@ from llmmusic.data.midi import midi_to_piece
 from llmmusic.data.dataset import pick_dataset
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
 
-results_path = Path(results_file) if results_file else Z.DEFAULT_DIR / "results.jsonl"
+results_path = Path(results_file) if results_file else Z.DEFAULT_RESULTS
 if not results_path.is_file():
     raise FileNotFoundError(f"{results_path}: no zero-shot results; the chapter writes them (llmmusic book --chapter 03)")
 results = Z.read_results(results_path)

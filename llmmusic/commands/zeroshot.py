@@ -1,8 +1,8 @@
 """``llmmusic zeroshot run|summary``: zero-shot genre / style classification by an LLM.
 
-``run`` asks the LLM about LLM-MIDI pieces, human MIDI and/or a user's labelled folder and writes one
-JSON line per (piece, question, mode) to ``--out`` (every call cached in ``--cache``); ``summary``
-prints accuracy, macro-F1 (95 % bootstrap intervals), chance levels and calls of a results file.
+``run`` asks the LLM about LLM-MIDI pieces, human MIDI and/or a user's labelled folder through the
+experiment's driver (:func:`llmmusic.experiments.zeroshot.run_experiment`, as chapter 3 does) and writes one
+JSON line per (piece, question, mode) to ``--out`` (every call cached in ``--cache``); ``summary`` prints accuracy, macro-F1 (95 % bootstrap intervals), chance levels and calls of a results file.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmmusic.errors import UserError
 from llmmusic.commands._options import (add_llm_options, choice_list, client_from_args, existing_file, existing_folder,
                        nonnegative_int, output_file, positive_int)
 
-SETS = ("llm-midi", "human-folder", "human-topmagd", "user")
+if TYPE_CHECKING:
+    from llmmusic.experiments.zeroshot import EvalSet
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_PIN, MODES
+    from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_PIN, DEFAULT_RESULTS, MODES, SET_NAMES as SETS
 
     p = sub.add_parser("zeroshot", help="zero-shot genre/style classification of MIDI by an LLM")
     p.add_argument("action", choices=("run", "summary"),
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin", type=output_file, default=DEFAULT_PIN,
                    help="JSON file pinning the LLM-MIDI sample (written on first use; a growing dataset keeps it)")
     p.add_argument("--cache", type=output_file, default=DEFAULT_CACHE, help="SQLite call cache")
-    p.add_argument("--out", type=output_file, default=DEFAULT_DIR / "results.jsonl",
+    p.add_argument("--out", type=output_file, default=DEFAULT_RESULTS,
                    help="results (JSON lines; rewritten once, when the run ends: rows of the sets not run are kept)")
     add_llm_options(p)
     p.set_defaults(func=run)
@@ -68,6 +70,16 @@ def _print_row(row: dict) -> None:
           f"{'ok' if row['correct'] else '--'} ({row['fresh_calls']} new calls, {row['latency_s']:.1f} s)", flush=True)
 
 
+def _print_set(es: EvalSet, modes: list[str]) -> None:
+    """A set's note, its unreadable files, and (when it has items) what is asked of it."""
+    if es.note:
+        print(f"[{es.name}] {es.note}")
+    for err in es.errors:
+        print(f"[{es.name}] skipped {err['path']}: {err['reason']}")
+    if es.items:
+        print(f"[{es.name}] {len(es.items)} pieces, tasks {[t.name for t in es.tasks]}, modes {modes}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Check every input, ask the questions, then replace the rows of the sets that ran in one atomic write."""
     from llmmusic.experiments import zeroshot as Z
@@ -78,42 +90,24 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--sets user needs --user-folder (a folder of labelled MIDI files)")
     if args.user_labels is not None and args.user_folder is None:
         raise UserError("--user-labels needs --user-folder")
-    kept = Z.read_result_rows(args.out) if args.out.exists() else []  # a corrupt file stops us here
+    earlier = Z.read_result_rows(args.out) if args.out.exists() else []  # a corrupt file stops us here
     sets = Z.build_sets(args.sets, dataset_dir=args.dataset, n_llm_midi=args.n_llm_midi, n_human=args.n_human,
                         n_topmagd=args.n_topmagd, seed=args.seed, bars=args.bars, user_folder=args.user_folder,
                         user_labels_csv=args.user_labels, pin=args.pin)
-    limits = {k: v for k, v in (("json", args.n_json), ("explain", args.n_explain)) if v is not None}
     client = client_from_args(args, args.cache)
     tokens = Z.LabelTokens(client, Path(args.cache).with_suffix(".tokens.json"))
-    rows: list[dict] = []
-
-    def collect(row: dict) -> None:
-        _print_row(row)
-        rows.append(row)
-
     start = time.monotonic()
     try:
-        for es in sets:
-            if es.note:
-                print(f"[{es.name}] {es.note}")
-            for err in es.errors:
-                print(f"[{es.name}] skipped {err['path']}: {err['reason']}")
-            if not es.items:
-                continue
-            print(f"[{es.name}] {len(es.items)} pieces, tasks {[t.name for t in es.tasks]}, modes {args.modes}",
-                  flush=True)
-            Z.run_items(client, es.items, es.tasks, args.modes, max_events=args.max_events, tokens=tokens,
-                        mode_limits=limits, on_row=collect)
+        done = Z.run_experiment(client, sets, args.modes, n_json=args.n_json, n_explain=args.n_explain,
+                                max_events=args.max_events, tokens=tokens, out=args.out, earlier=earlier,
+                                on_set=lambda es: _print_set(es, args.modes), on_row=_print_row)
     except KeyboardInterrupt:
         print(f"stopped: {args.out} is unchanged; rerun to continue (answered calls come from {args.cache})",
               file=sys.stderr)
         raise
     finally:
         client.close()
-    ran = {es.name for es in sets if es.items}
-    kept = [row for row in kept if row.get("source") not in ran]
-    Z.write_results(kept + rows, args.out)
-    print(f"{args.out}: {len(rows)} new rows for {sorted(ran) or 'no set'}, {len(kept)} kept")
+    print(f"{args.out}: {len(done.rows)} new rows for {done.ran or 'no set'}, {done.kept} kept")
     stats = client.stats.as_dict()
     stats["wall_s"] = time.monotonic() - start
     print(json.dumps(stats, indent=2))
