@@ -43,7 +43,7 @@
 model = None            # model name; None: the embedded model (qwen2.5-coder-1.5b); e.g. "gpt-4o" with base_url
 base_url = None         # OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 (key from OPENAI_API_KEY); None: embedded
 dataset = None          # generated LLM-MIDI dataset folder; None: the committed default dataset
-cache = None            # call cache (SQLite); None: data/zeroshot/cache.sqlite, committed so the chapter rebuilds with zero calls; results.jsonl is written beside it
+cache = None            # call cache (SQLite); None: data/zeroshot/cache.sqlite, committed so the chapter rebuilds with zero calls
 cache_only = False      # True: never call the model (a request missing from the cache stops the chapter)
 modes = ["free", "score", "json", "explain"]  # ways of asking (see below)
 n_llm_midi = 26         # LLM-MIDI pieces (a genre- and style-balanced sample, pinned in data/zeroshot/llm-midi-sample.json)
@@ -159,7 +159,7 @@ if compare_forced and example.set_name == "llm-midi":
 
 # %%
 run = Z.run_experiment(client, sets, modes, n_json=n_json, n_explain=n_explain, max_events=max_events,
-                       tokens=tokens, out=Z.results_beside(cache_path), n_boot=n_boot, seed=seed)
+                       tokens=tokens, out=Z.chapter_results(), n_boot=n_boot, seed=seed)
 if run.results.empty:
     raise RuntimeError("no results: every evaluation set is empty")
 print(run.usage(client))
@@ -175,9 +175,10 @@ print(run.usage(client))
 # chance that a uniform guess among the 13 maps to the right folder. For TOP-MAGD a prediction is
 # right if it is one of the file's labels.
 #
-# Every answer is also written to `results.jsonl` beside the call cache (`data/zeroshot/results.jsonl` by
-# default, one JSON line per piece, question and mode, as `llmmusic zeroshot run` writes it; the rows of a
-# set that did not run are kept). Chapter 4, lab 3 and the headline table read that file.
+# Every answer is also written to a results file, one JSON line per piece, question and mode, as
+# `llmmusic zeroshot run` writes it (`book/executed/results/zeroshot.jsonl` in a book build, so a quick
+# build never rewrites the committed run in `data/zeroshot/results.jsonl`). Chapter 4, lab 3, the
+# headline table and the claims page read this file when it exists, else the committed run.
 
 # %%
 prov.table(run.summary[list(Z.SUMMARY_COLUMNS)].round(3), "summary",

@@ -39,7 +39,7 @@
 # **Download**: {download}`notebook <lab3_zero_shot.ipynb>` · {download}`Jupytext source <lab3_zero_shot.py>`.
 
 # %% tags=["parameters"]
-results_file = None     # the chapter's answers (JSON lines); None: data/zeroshot/results.jsonl
+results_file = None     # the chapter's answers (JSON lines); None: this build's chapter 3 run, else data/zeroshot/results.jsonl
 dataset = None          # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
 task = "llm-genre"      # question analysed in part 3: llm-genre, llm-style, human-folder or human-topmagd
 mode = "free"           # way of asking analysed in part 3: free, score, json or explain
@@ -75,7 +75,7 @@ from llmmusic.data.midi import midi_to_piece
 from llmmusic.data.dataset import pick_dataset
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
 
-results_path = Path(results_file) if results_file else Z.DEFAULT_RESULTS
+results_path = Path(results_file) if results_file else Z.current_results()
 if not results_path.is_file():
     raise FileNotFoundError(f"{results_path}: no zero-shot results; the chapter writes them (llmmusic book --chapter 03)")
 results = Z.read_results(results_path)

@@ -3,7 +3,7 @@
 Generated when the book is built (``book/executed/claims.md``, and a short form for the intro page,
 ``book/executed/claims-short.md``) from results files, never typed by hand:
 
-* zero-shot figures come from the zero-shot results files (:data:`ZEROSHOT_RESULTS`, one per generated
+* zero-shot figures come from the zero-shot results files (:func:`zeroshot_results`, one per generated
   dataset; written by chapter 3 or ``llmmusic zeroshot run``), scored answers when the file has them,
   else free-text answers;
 * CNN and melody figures come from the headline rows the executed chapters record with
@@ -34,11 +34,16 @@ from llmmusic.paths import ROOT
 DECISIVE_HALF_WIDTH = 0.05
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, MISSING = ("supported", "not supported",
                                                    "inconclusive at this sample size", "not measured yet")
-#: Dataset label -> its zero-shot results file (the paper's prompt, then the prompt the study chose).
-ZEROSHOT_RESULTS: dict[str, Path] = {
-    "embedded-v1": ROOT / "data" / "zeroshot" / "results.jsonl",
-    "embedded-v2": ROOT / "data" / "zeroshot" / "embedded-v2" / "results.jsonl",
-}
+#: The datasets the claims are judged on: the paper's prompt, then the prompt the study chose.
+DATASETS = ("embedded-v1", "embedded-v2")
+
+
+def zeroshot_results() -> dict[str, Path]:
+    """Dataset label -> its zero-shot results file (for ``embedded-v1``: this build's chapter 3 run, else the
+    committed run; ``embedded-v2``: the committed run under ``data/zeroshot/embedded-v2``)."""
+    from llmmusic.experiments.zeroshot import current_results
+
+    return {"embedded-v1": current_results(), "embedded-v2": ROOT / "data" / "zeroshot" / "embedded-v2" / "results.jsonl"}
 #: How each dataset label reads on the page.
 DATASET_NAMES = {"embedded-v1": "paper prompt (embedded-v1)", "embedded-v2": "best prompt (embedded-v2)"}
 PAGE, SHORT_PAGE = "claims.md", "claims-short.md"
@@ -177,14 +182,13 @@ def chapter_figures(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
     return out
 
 
-def collect(executed_dir: str | Path, zeroshot_results: Mapping[str, Path] | None = None
-            ) -> dict[tuple[str, str], Figure]:
+def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None) -> dict[tuple[str, str], Figure]:
     """Every figure the claims can use, keyed by (evidence id, dataset label)."""
     from llmmusic.book.provenance import load_records
 
     executed_dir = Path(executed_dir)
     figures = chapter_figures(load_records(executed_dir)) if executed_dir.is_dir() else {}
-    for dataset, path in (ZEROSHOT_RESULTS if zeroshot_results is None else zeroshot_results).items():
+    for dataset, path in (zeroshot_results() if results is None else results).items():
         refuse_fixture(dataset)
         figures.update(zeroshot_figures(Path(path), dataset))
     return figures
@@ -226,7 +230,7 @@ def judge(claim: Claim, dataset: str, figures: Mapping[tuple[str, str], Figure])
     return finding
 
 
-def findings(figures: Mapping[tuple[str, str], Figure], datasets: Sequence[str] = tuple(ZEROSHOT_RESULTS),
+def findings(figures: Mapping[tuple[str, str], Figure], datasets: Sequence[str] = DATASETS,
              claims: Sequence[Claim] = CLAIMS) -> list[Finding]:
     """Every claim judged on every dataset."""
     return [judge(c, d, figures) for c in claims for d in datasets]
@@ -266,11 +270,12 @@ def short_markdown(found: Sequence[Finding]) -> str:
     return "\n".join(lines) + "\n\nThe rule, every figure and its source: [the claims page](claims.md).\n"
 
 
-def write_claims(executed_dir: str | Path, zeroshot_results: Mapping[str, Path] | None = None) -> list[Path]:
-    """Write both pages into ``executed_dir`` (atomically); returns their paths."""
+def write_claims(executed_dir: str | Path, results: Mapping[str, Path] | None = None) -> list[Path]:
+    """Write both pages into ``executed_dir`` (atomically); ``results``: dataset label -> zero-shot results
+    file (default :func:`zeroshot_results`). Returns the pages' paths."""
     from llmmusic.atomic import write_text
 
-    results = ZEROSHOT_RESULTS if zeroshot_results is None else zeroshot_results
+    results = zeroshot_results() if results is None else results
     found = findings(collect(executed_dir, results), datasets=tuple(results))
     pages = [(Path(executed_dir) / PAGE, claims_markdown(found)), (Path(executed_dir) / SHORT_PAGE, short_markdown(found))]
     for path, text in pages:

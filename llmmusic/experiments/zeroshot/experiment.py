@@ -37,6 +37,21 @@ def results_beside(cache: str | Path | None) -> Path:
     return Path(cache).parent / RESULTS_NAME if cache else DEFAULT_RESULTS
 
 
+def chapter_results() -> Path:
+    """Where chapter 3 writes its results in a book build (``<executed>/results/zeroshot.jsonl``), so that a
+    quick build never rewrites the committed run in ``data/zeroshot`` (``llmmusic zeroshot run`` makes that)."""
+    from llmmusic.book.provenance import executed_dir
+
+    return executed_dir() / "results" / "zeroshot.jsonl"
+
+
+def current_results() -> Path:
+    """The zero-shot results the rest of the book reads (chapter 4, lab 3, the headline and claims tables):
+    this build's chapter 3 run when there is one, else the committed run (:data:`DEFAULT_RESULTS`)."""
+    ran = chapter_results()
+    return ran if ran.is_file() else DEFAULT_RESULTS
+
+
 @dataclass(frozen=True)
 class Clip:
     """An audio example: its name, the piece and the caption."""
