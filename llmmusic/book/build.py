@@ -97,6 +97,7 @@ def _present(src: Path, executed_dir: Path, found: Sequence[Chapter], runs: Mapp
              info: dict[str, Any]) -> None:
     """Copy the chapter sources for the rerun boxes, present every chapter page, write the generated pages."""
     from llmmusic.atomic import write_text
+    from llmmusic.book.claims import write_claims
     from llmmusic.book.headline import write_headline
     from llmmusic.book.provenance import load_records
 
@@ -110,6 +111,7 @@ def _present(src: Path, executed_dir: Path, found: Sequence[Chapter], runs: Mapp
         if run.status in ("executed", "kept") and run.output:
             present_notebook(run.output, [r for r in records if r["notebook"] == run.notebook], repository_url(src))
     write_headline(executed_dir)
+    write_claims(executed_dir)
     info["finished"] = _now()
     write_text(executed_dir / RECORDS_PAGE, records_page(records, info))
 

@@ -3,8 +3,8 @@
 ``llmmusic book`` writes :func:`headline_markdown` to ``book/executed/headline.md``, which the intro
 page includes. Its rows come from
 
-* the zero-shot results file of chapter 3 (``data/zeroshot/results.jsonl``, written by
-  ``llmmusic zeroshot run``): accuracy of the paper's free-text question with its 95 % bootstrap
+* the zero-shot results of chapter 3 (this build's run, ``book/executed/results/zeroshot.jsonl``, else
+  the committed ``data/zeroshot/results.jsonl`` that ``llmmusic zeroshot run`` writes): accuracy of the paper's free-text question with its 95 % bootstrap
   interval, per question, against uniform and majority chance;
 * the headline rows each executed chapter recorded with
   :meth:`llmmusic.book.provenance.Provenance.summary` (in ``book/executed/provenance/NN_topic.json``),
@@ -12,7 +12,7 @@ page includes. Its rows come from
 
 No number is typed by hand: change a results file and the table changes with the next build.
 
-Used in: llmmusic/book.py, book/intro.md (through ``book/executed/headline.md``), tests/test_book_build.py.
+Used in: llmmusic/book/build.py, book/intro.md (through ``book/executed/headline.md``), tests/test_book_build.py.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
-from llmmusic.paths import ROOT
 
-ZEROSHOT_DIR = ROOT / "data" / "zeroshot"
 ZEROSHOT_CHAPTER = "03_zero_shot"
 PAGE = "headline.md"  # in the executed folder; book/intro.md includes it
 QUESTIONS = {  # zero-shot question -> what the row says (free-text answers, the paper's question)
@@ -34,9 +32,10 @@ QUESTIONS = {  # zero-shot question -> what the row says (free-text answers, the
 }
 
 
-def zeroshot_rows(folder: str | Path = ZEROSHOT_DIR, mode: str = "free", n_boot: int = 1000,
+def zeroshot_rows(folder: str | Path | None = None, mode: str = "free", n_boot: int = 1000,
                   seed: int = 0) -> list[dict[str, Any]]:
-    """Headline rows of the zero-shot results in ``<folder>/results.jsonl`` (none if it is absent).
+    """Headline rows of the zero-shot results in ``<folder>/results.jsonl`` (``None``: the results the book reads,
+    :func:`llmmusic.experiments.zeroshot.current_results`; none if absent).
 
     Returns:
         ``[{"finding", "measure", "value", "low", "high", "chance", "n", "source", "note"}]``, one per
@@ -45,7 +44,9 @@ def zeroshot_rows(folder: str | Path = ZEROSHOT_DIR, mode: str = "free", n_boot:
     from llmmusic.book.inputs import hash_input, relative_to_root
     from llmmusic.experiments.zeroshot import summarize_results
 
-    results = Path(folder) / "results.jsonl"
+    from llmmusic.experiments.zeroshot import current_results
+
+    results = Path(folder) / "results.jsonl" if folder is not None else current_results()
     summary = summarize_results(results, n_boot=n_boot, seed=seed)
     if summary is None:
         return []
@@ -115,7 +116,7 @@ def _number(value: Any) -> str:
     return "" if value is None or _nan(value) else f"{float(value):.3f}"
 
 
-def headline_markdown(executed_dir: str | Path, zeroshot_dir: str | Path = ZEROSHOT_DIR) -> str:
+def headline_markdown(executed_dir: str | Path, zeroshot_dir: str | Path | None = None) -> str:
     """The headline table (MyST Markdown) from the zero-shot results and the chapters' headline rows."""
     rows = zeroshot_rows(zeroshot_dir) + chapter_rows(executed_dir)
     if not rows:
@@ -136,7 +137,7 @@ def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def write_headline(executed_dir: str | Path, zeroshot_dir: str | Path = ZEROSHOT_DIR) -> Path:
+def write_headline(executed_dir: str | Path, zeroshot_dir: str | Path | None = None) -> Path:
     """Write :func:`headline_markdown` to ``<executed_dir>/headline.md`` (atomically); returns the path."""
     from llmmusic.atomic import write_text
 
