@@ -47,40 +47,28 @@ study_genre = "Metal"   # genre of the side-by-side example of the study
 seed = 0                # seed of any sampling in this chapter
 
 # %%
-import difflib
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
+from llmmusic.analysis import probe, stats
 from llmmusic.book import plots
-from llmmusic.analysis import probe
-from llmmusic.analysis import stats
-from llmmusic.generation.cache import CallCache
-from llmmusic.data.dataset import FREE_DATASET, PAPER_DATASET, load_manifest, load_params, load_pieces, valid_rows
-from llmmusic.generation.llm import CacheMiss, LLMClient
-from llmmusic.data.piece import TICKS_PER_BAR
-from llmmusic.generation.generate import Generator
-from llmmusic.generation.songs import GenerateConfig, plan_songs
+from llmmusic.book.provenance import Provenance, notice, relative_to_root
+from llmmusic.data.dataset import FREE_DATASET, PAPER_DATASET, load_manifest, load_params, load_pieces, pick_dataset
+from llmmusic.data.taxonomy import PAPER_TO_FOLDER, PAPER_TO_TOPMAGD
+from llmmusic.generation import replay
 from llmmusic.generation.prompts import build_generation_messages, generation_schema
-from llmmusic.book.provenance import ROOT, Provenance, notice, relative_to_root
 from llmmusic.generation.variants import get_variant, variant_table
-from llmmusic.data.taxonomy import PAPER_TO_FOLDER, PAPER_TO_TOPMAGD, get_taxonomy
 
-dataset_dir = Path(dataset) if dataset else PAPER_DATASET
-if not (dataset_dir / "manifest.jsonl").exists():
-    raise FileNotFoundError(f"{dataset_dir}: no generated dataset here; make one with `llmmusic generate --out {dataset_dir}`")
+# %%
+dataset_dir = pick_dataset(dataset or PAPER_DATASET)
 free_dir = Path(free_dataset) if free_dataset else FREE_DATASET
 run = load_params(dataset_dir)
 manifest = load_manifest(dataset_dir)
-variant = get_variant(run.get("variant", "paper"))
-if model is None and base_url is None:  # the embedded model that made the dataset
-    model_key = str(run.get("model", "")).split("@")[0] or None
-else:
-    model_key = model
-client = LLMClient(base_url=base_url, model=model_key, cache=dataset_dir / "cache.sqlite", cache_only=cache_only)
+client = replay.dataset_client(dataset_dir, model=model, base_url=base_url, cache_only=cache_only)
+
+# %%
 prov = Provenance(
     "01_prompt_design",
     params=dict(dataset=dataset, free_dataset=free_dataset, example_genre=example_genre, example_style=example_style,
@@ -100,9 +88,7 @@ print(f"dataset: {relative_to_root(dataset_dir)} ({len(manifest)} attempts; run 
 # variant that reproduces the prompt as written:
 
 # %%
-messages = build_generation_messages("Jazz", "Bossa Nova", "calm", variant="paper")
-for message in messages:
-    print(f"--- {message['role']} ---\n{message['content']}\n")
+print(replay.format_messages(build_generation_messages("Jazz", "Bossa Nova", "calm", variant="paper")))
 
 # %% [markdown]
 # Read line by line, the prompt fixes:
@@ -122,10 +108,7 @@ for message in messages:
 # messages:
 
 # %%
-paper_user = build_generation_messages("Jazz", "Bossa Nova", "calm", "paper")[1]["content"]
-corrected_user = build_generation_messages("Jazz", "Bossa Nova", "calm", "corrected")[1]["content"]
-print("\n".join(difflib.unified_diff(paper_user.splitlines(), corrected_user.splitlines(), "paper", "corrected",
-                                     lineterm="", n=0)))
+print(replay.user_message_diff("Jazz", "Bossa Nova", "calm", "paper", "corrected"))
 
 # %% [markdown]
 # With **schema-constrained decoding** the same request also carries a JSON schema
@@ -134,8 +117,7 @@ print("\n".join(difflib.unified_diff(paper_user.splitlines(), corrected_user.spl
 
 # %%
 schema = generation_schema("paper")["json_schema"]["schema"]
-print(json.dumps({"required": schema["required"], "melody": {**schema["properties"]["melody"],
-                  "items": schema["properties"]["melody"]["items"]}}, indent=1))
+print(json.dumps({"required": schema["required"], "melody": schema["properties"]["melody"]}, indent=1))
 
 # %% [markdown]
 # ## The grid
@@ -145,11 +127,9 @@ print(json.dumps({"required": schema["required"], "melody": {**schema["propertie
 # This table counts the valid pieces of the dataset in every cell:
 
 # %%
-taxonomy = get_taxonomy(run.get("taxonomy", "paper"))
-grid = stats.counts_grid(manifest, taxonomy.genres, taxonomy.styles)
-prov.table(grid, "grid_counts",
-           caption=f"Valid pieces per genre (rows) x style (columns) in {dataset_dir.name}; "
-                   f"{int((grid > 0).sum().sum())} of {grid.size} cells hold at least one.")
+grid = stats.dataset_grid(dataset_dir, manifest)
+prov.table(grid, "grid_counts", caption=f"Valid pieces per genre (rows) x style (columns) in {dataset_dir.name}; "
+           f"{int((grid > 0).sum().sum())} of {grid.size} cells hold at least one.")
 
 # %% [markdown]
 # The prompt genres are not TOP-MAGD genres. To compare with human-labelled music later, the book
@@ -169,28 +149,13 @@ prov.table(mapping.fillna("-"), "genre_mapping", caption="Prompt genre -> TOP-MA
 # `example_genre`, `example_style`) to ask the model something new.
 
 # %%
-rows = valid_rows(manifest)
-if example_genre and example_style:
-    rows = rows[(rows["genre"] == example_genre) & (rows["style"] == example_style) & (rows["index"] == example_index)]
-if rows.empty:
-    raise ValueError(f"{dataset_dir}: no valid piece for genre={example_genre!r} style={example_style!r} "
-                     f"index={example_index}")
-row = rows.iloc[0]
-generator = Generator(GenerateConfig.from_dataset(dataset_dir), client)
-song = generator.config.song(row["genre"], row["style"], int(row["index"]))
-example_messages, example_params = generator.request(song, int(row["attempt"]))
-try:
-    reply = client.chat(example_messages, **example_params)
-    text, source = reply.text, "cache" if reply.cached else "model"
-    print(f"request {reply.cache_key[:16]} answered from the {source}; matches the manifest row: "
-          f"{reply.cache_key == row['cache_key']}; usage {reply.usage}")
-except CacheMiss:
-    notice("This request is not in the call cache (its parameters differ from the generation run's); "
-           "the reply shown is the one the manifest row points to.", kind="warning")
-    text = CallCache(dataset_dir / "cache.sqlite").get(row["cache_key"]).text
-print(f"{row['genre']} / {row['style']} / {row['mood']}, temperature {row['temperature']}, seed {row['seed']}, "
-      f"attempt {row['attempt']}\n")
-print(text)
+row = replay.example_row(manifest, example_genre, example_style, example_index, dataset_dir)
+example = replay.replay_row(dataset_dir, client, row)
+if example.source == "manifest":
+    notice(example.describe(), kind="warning")
+else:
+    print(example.describe())
+print(f"{replay.row_line(row)}\n\n{example.text}")
 
 # %% [markdown]
 # The reply is parsed by `llmmusic.generation.parse.parse_reply`: strict JSON first, then lenient repairs
@@ -198,7 +163,7 @@ print(text)
 # recorded with every attempt.
 
 # %%
-parsed = variant.parse(text)
+parsed = get_variant(run.get("variant", "paper")).parse(example.text)
 piece = parsed.piece
 piece.meta.update(genre=row["genre"], style=row["style"], mood=row["mood"])
 print(f"failure: {parsed.failure}; repairs: {parsed.repairs or 'none'}")
@@ -206,9 +171,8 @@ print({track: len(notes) for track, notes in piece.tracks().items()}, f"notes; l
 
 # %%
 fig, axes = plots.piano_roll(piece)
-prov.figure(fig, "example_piano_roll",
-            caption=f"The example piece ({row['genre']}, {row['style']}, {row['mood']}): one panel per track, "
-                    "bars on the time axis, darker = louder.")
+prov.figure(fig, "example_piano_roll", caption=f"The example piece ({row['genre']}, {row['style']}, {row['mood']}): "
+            "one panel per track, bars on the time axis, darker = louder.")
 
 # %%
 prov.audio(piece, "example_audio", caption=f"The example piece ({row['genre']}, {row['style']}) rendered to audio.")
@@ -221,31 +185,25 @@ prov.audio(piece, "example_audio", caption=f"The example piece ({row['genre']}, 
 # two runs below ask for the same grid, with the same seeds, and differ only in decoding.
 
 # %%
-comparison, missing = stats.decoding_comparison({"schema": dataset_dir, "free": free_dir})
+decodings = {"schema": dataset_dir, "free": free_dir}
+comparison, missing = stats.decoding_comparison(decodings)
 for label in missing:
-    folder = relative_to_root(free_dir if label == "free" else dataset_dir)
+    folder = relative_to_root(decodings[label])
     notice(f"No `{label}` dataset at `{folder}` yet: make it with `llmmusic generate --decoding {label} "
            f"--out {folder}`; its column is missing below.", kind="warning")
 prov.table(comparison.round(3).T, "decoding_comparison",
            caption="Generation runs by decoding: songs, valid replies, attempts, tokens and latency per reply.")
 
 # %%
-failures = {label: stats.failure_counts(load_manifest(folder))
-            for label, folder in (("schema", dataset_dir), ("free", free_dir)) if label not in missing}
-failure_table = pd.DataFrame(failures).fillna(0).astype(int)
+failure_table = stats.failure_table(decodings)
 if failure_table.empty:
     notice("No attempt failed in these runs.")
 else:
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    failure_table.plot.barh(ax=ax)
-    ax.set_xlabel("attempts")
-    ax.invert_yaxis()
+    fig, ax = plots.grouped_barh(failure_table, xlabel="attempts")
     prov.figure(fig, "failure_reasons", caption="Failed attempts by reason and decoding.")
 
 # %%
-repairs = {label: stats.repair_counts(load_manifest(folder))
-           for label, folder in (("schema", dataset_dir), ("free", free_dir)) if label not in missing}
-prov.table(pd.DataFrame(repairs).fillna(0).astype(int), "repairs",
+prov.table(stats.repair_table(decodings), "repairs",
            caption="Replies that needed each repair before they parsed, by decoding.")
 
 # %% [markdown]
@@ -258,16 +216,9 @@ prov.table(pd.DataFrame(repairs).fillna(0).astype(int), "repairs",
 # %%
 pieces = load_pieces(dataset_dir, limit=n_pieces)
 notes = stats.note_table(pieces)
-fig, ax = plt.subplots(figsize=(8, 3.2))
-ax.hist(notes["start"], bins=np.arange(0, 8 * TICKS_PER_BAR + 1, 120), color="#555")
-ax.axvspan(7680, 8 * TICKS_PER_BAR, color="#d62728", alpha=0.12, label="bars 5-8: outside 0-7680")
-plots.tick_axis_in_bars(ax, 8 * TICKS_PER_BAR)
-ax.set_xlabel("bar (start time)")
-ax.set_ylabel("notes")
-ax.legend(fontsize=8)
-prov.figure(fig, "start_ticks",
-            caption=f"Note start times over {len(pieces)} pieces ({len(notes)} notes): "
-                    f"{(notes['start'] > 7680).mean():.1%} start after tick 7680.")
+fig, ax = plots.start_tick_histogram(notes["start"])
+prov.figure(fig, "start_ticks", caption=f"Note start times over {len(pieces)} pieces ({len(notes)} notes): "
+            f"{(notes['start'] > 7680).mean():.1%} start after tick 7680.")
 
 # %% [markdown]
 # ## Quirk 2: the paper's MIDI writer plays one note at a time
@@ -280,18 +231,12 @@ prov.figure(fig, "start_ticks",
 
 # %%
 effects = stats.writer_effects(pieces[:writer_examples])
-print(f"{(effects['moved'] > 0).mean():.0%} of {len(effects)} pieces change under the official writer; "
-      f"{effects['moved'].sum()} of {effects['notes'].sum()} notes move; "
-      f"mean last offset {effects['end_exact'].mean():.0f} -> {effects['end_official'].mean():.0f} ticks")
-worst = pieces[int(effects.sort_values(["moved", "piece"], ascending=[False, True]).iloc[0]["piece"])]
+print(stats.writer_effects_line(effects))
+worst = stats.most_moved(pieces, effects)
 effect = stats.writer_effect(worst)
-bars = int(np.ceil(max(effect["end_exact"], effect["end_official"]) / TICKS_PER_BAR))
-for writer in ("exact", "official"):
-    fig, axes = plots.piano_roll(effect[writer], bars=bars,
-                                 title=f"{worst.meta.get('genre')} / {worst.meta.get('style')}: writer={writer}")
-    prov.figure(fig, f"writer_{writer}",
-                caption=f"The piece with the most moved notes ({effect['moved']} of {effect['notes']}), "
-                        f"written with writer='{writer}' and read back.")
+for writer, fig in plots.writer_rolls(effect, f"{worst.meta.get('genre')} / {worst.meta.get('style')}").items():
+    prov.figure(fig, f"writer_{writer}", caption=f"The piece with the most moved notes ({effect['moved']} of "
+                f"{effect['notes']}), written with writer='{writer}' and read back.")
 
 # %%
 prov.audio(effect["official"], "writer_official_audio",
@@ -315,8 +260,7 @@ prov.audio(effect["official"], "writer_official_audio",
 # schema goes as `response_format`.
 
 # %%
-pilot_names = [p.strip() for p in pilots.split(",") if p.strip()]
-pilot_dirs = [ROOT / "data" / "llm-midi" / f"pilot-{name}" for name in pilot_names]
+pilot_dirs = probe.pilot_folders(pilots)
 prov.table(variant_table(), "variants", caption="The prompt/representation variants of the study.")
 
 # %% [markdown]
@@ -328,10 +272,7 @@ prov.table(variant_table(), "variants", caption="The prompt/representation varia
 
 # %%
 for name in ("bars", "plan"):
-    v = get_variant(name)
-    shown = v.plan_messages("Metal", "Punk", "energetic") if v.needs_plan else v.messages("Metal", "Punk", "energetic")
-    for message in shown:
-        print(f"--- {name}: {message['role']} ---\n{message['content']}\n")
+    print(replay.format_messages(replay.first_messages(get_variant(name), "Metal", "Punk", "energetic"), name))
 
 # %% [markdown]
 # ### The probe
@@ -348,20 +289,17 @@ for name in ("bars", "plan"):
 # genres become legible; uniform chance is 1/13 = 0.077.
 
 # %%
-results, missing_pilots = probe.study(dataset_dir, pilot_dirs, per_genre=pilot_per_genre, seed=seed)
+results, missing_pilots = probe.study(dataset_dir, pilot_dirs.values(), per_genre=pilot_per_genre, seed=seed)
 for folder in missing_pilots:
     notice(f"No pilot at `{relative_to_root(folder)}` yet: make it with `llmmusic generate --variant "
            f"{folder.name.removeprefix('pilot-')} --pilot {pilot_per_genre} --out {relative_to_root(folder)}`.",
            kind="warning")
-probe_table = probe.probe_table(results)
-prov.table(probe_table.T, "probe",
-           caption="The probe of each variant's pilot: means with 95 % intervals; genre legibility with its "
-                   "bootstrap interval against uniform / out-of-fold majority chance.")
+prov.table(probe.probe_table(results).T, "probe", caption="The probe of each variant's pilot: means with 95 % "
+           "intervals; genre legibility with its bootstrap interval against uniform / out-of-fold majority chance.")
 print("Against the paper prompt's 78 songs:", *probe.study_lines(results), sep="\n- ")
 
 # %%
-fig, ax = plots.legibility_vs_tokens(results)
-prov.figure(fig, "legibility_vs_tokens",
+prov.figure(plots.legibility_vs_tokens(results)[0], "legibility_vs_tokens",
             caption="Genre legibility of each variant's pilot against the completion tokens it spends per piece.")
 
 # %% [markdown]
@@ -371,16 +309,12 @@ prov.figure(fig, "legibility_vs_tokens",
 # piano roll and its sound.
 
 # %%
-study_style = next((s.style for s in plan_songs(GenerateConfig(out=dataset_dir, pilot=pilot_per_genre))
-                    if s.genre == study_genre), None)
-for name, folder in [("paper", dataset_dir)] + [(n, d) for n, d in zip(pilot_names, pilot_dirs) if d.exists()]:
-    shown = probe.reply_of(folder, study_genre, study_style, 0)
+study_style, examples = probe.study_examples(dataset_dir, pilot_dirs, study_genre, per_genre=pilot_per_genre)
+for name, shown in examples.items():
     if shown is None:
         notice(f"`{name}` has no valid piece for {study_genre} / {study_style} yet.", kind="warning")
         continue
-    if shown["plan"]:
-        print(f"--- {name}: plan ---\n{shown['plan']}")
-    print(f"--- {name}: reply ({shown['tokens']:.0f} tokens) ---\n{shown['text'][:600]}{' ...' if len(shown['text']) > 600 else ''}\n")
+    print(shown["shown"])
     fig, _ = plots.piano_roll(shown["piece"], title=f"{name}: {study_genre} / {study_style}")
     prov.figure(fig, f"study_roll_{name}", caption=f"{study_genre} / {study_style} under the `{name}` variant.")
     prov.audio(shown["piece"], f"study_audio_{name}", caption=f"{study_genre} / {study_style}, `{name}` variant.")
@@ -394,9 +328,7 @@ for name, folder in [("paper", dataset_dir)] + [(n, d) for n, d in zip(pilot_nam
 
 # %%
 choice = probe.best_variant(results)
-print(f"choice: {choice['dataset']} — {choice['reason']}")
-print("target met" if choice["meets_target"] else
-      "target not met: no variant makes the genres legible at 0.25 with this model; the numbers above are the finding")
+print(probe.choice_lines(choice))
 
 # %% [markdown]
 # What the numbers say, in words (the lines printed under the probe table hold the figures). The

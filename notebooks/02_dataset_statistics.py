@@ -41,28 +41,25 @@ seed = 0                # sampling seed (human files, audio examples)
 # %%
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from llmmusic.data.dataset import pick_dataset
-from llmmusic.data.sampling import sample_per_group
+from llmmusic.analysis import probe, stats
 from llmmusic.book import plots
-from llmmusic.analysis import probe
-from llmmusic.analysis import stats
-from llmmusic.data.corpora import pop909_melodies, shared_data_dir
-from llmmusic.data.dataset import PAPER_DATASET, load_manifest, load_params, load_pieces
-from llmmusic.data.piece import TICKS_PER_QUARTER, TRACKS
 from llmmusic.book.provenance import Provenance, notice, relative_to_root
-from llmmusic.data.taxonomy import get_taxonomy
+from llmmusic.data.corpora import shared_data_dir
+from llmmusic.data.dataset import PAPER_DATASET, load_manifest, load_pieces, pick_dataset
+from llmmusic.data.piece import TRACKS
+from llmmusic.data.sampling import sample_per_group
 
+# %%
 dataset_dir = pick_dataset(dataset)
 if dataset_dir is None:
     raise FileNotFoundError("no generated dataset under data/llm-midi; make one with `llmmusic generate`")
 shared = shared_data_dir()
-run = load_params(dataset_dir)
 manifest = load_manifest(dataset_dir)
 pieces = load_pieces(dataset_dir, limit=n_pieces)
+
+# %%
 prov = Provenance(
     "02_dataset_statistics",
     params=dict(dataset=dataset, n_pieces=n_pieces, n_human=n_human, n_pop909=n_pop909, human_bars=human_bars,
@@ -85,8 +82,7 @@ summary = pd.Series(stats.generation_summary(manifest), name=dataset_dir.name).m
 prov.table(summary, "generation_summary", caption="Headline numbers of the generation run.")
 
 # %%
-taxonomy = get_taxonomy(run.get("taxonomy", "paper"))
-grid = stats.counts_grid(manifest, taxonomy.genres, taxonomy.styles)
+grid = stats.dataset_grid(dataset_dir, manifest)
 fig, ax = plots.heatmap(grid, title=f"valid pieces per genre x style ({int(grid.values.sum())} in all)",
                         cbar_label="pieces")
 prov.figure(fig, "counts_heatmap", caption="Valid pieces in each genre (rows) x style (columns) cell.")
@@ -107,11 +103,7 @@ else:
 
 # %%
 tracks = stats.track_summary(pieces)
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.boxplot([tracks.loc[tracks.track == t, "n_notes"] for t in TRACKS], tick_labels=list(TRACKS))
-for i, target in enumerate((16, 8, 8, 16), start=1):
-    ax.plot([i - 0.35, i + 0.35], [target, target], color="#d62728", linewidth=1)
-ax.set_ylabel("notes per piece")
+fig, ax = plots.notes_per_track(tracks, targets=(16, 8, 8, 16))
 prov.figure(fig, "notes_per_track", caption="Notes per track and piece; red: the number the prompt asks for.")
 
 # %%
@@ -119,18 +111,7 @@ ranges = tracks.groupby("track")[["n_notes", "pitch_min", "pitch_max", "pitch_ra
 prov.table(ranges, "pitch_ranges", caption="Mean notes, lowest and highest pitch, and pitch range (semitones) per track.")
 
 # %%
-notes = stats.note_table(pieces)
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-for track in TRACKS:
-    part, colour = notes[notes.track == track], plots.TRACK_COLOURS[track]
-    if track != "rhythm":
-        plots.histogram(part["pitch"], ax=axes[0], bins=np.arange(19.5, 109, 2), label=track, color=colour,
-                        xlabel="pitch (MIDI)")
-    plots.histogram(part["duration"] / TICKS_PER_QUARTER, ax=axes[1], bins=np.arange(-0.125, 4.2, 0.25), label=track,
-                    color=colour, xlabel="duration (quarter notes)")
-    plots.histogram(part["velocity"], ax=axes[2], bins=np.arange(-2, 130, 4), label=track, color=colour,
-                    xlabel="velocity")
-fig.tight_layout()
+fig, axes = plots.note_histograms(stats.note_table(pieces))
 prov.figure(fig, "note_histograms", caption="Pitches (pitched tracks), durations and velocities of every note, per track.")
 
 # %% [markdown]
@@ -172,8 +153,7 @@ else:
 # per bar, because the LLM pieces span only about four bars (the tick-range quirk of chapter 1).
 
 # %%
-tables = {"LLM-MIDI": stats.metrics_table(pieces, source="LLM-MIDI")}
-melody_tables = {"LLM-MIDI": stats.metrics_table(pieces, tracks=("melody",), source="LLM-MIDI")}
+human = pop909 = None
 if shared is None or not (shared / "human-midi").is_dir():
     notice("The human MIDI collection (`../shared/data/human-midi`) is not here: the human column is missing. "
            "Set `LLMMUSIC_SHARED_DATA` to a folder holding it.", kind="warning")
@@ -181,13 +161,13 @@ else:
     human, unreadable = stats.human_sample(n_human, seed=seed, bars=human_bars)
     if unreadable:
         print(f"{len(unreadable)} human files could not be read:", *(f"{f['path']}: {f['reason']}" for f in unreadable[:5]), sep="\n  ")
-    tables["human MIDI"] = stats.metrics_table(human, source="human MIDI")
-    melody_tables["human MIDI"] = stats.metrics_table(human, tracks=("melody",), source="human MIDI")
 if shared is None or not (shared / "pop909").is_dir():
     notice("POP909 (`../shared/data/pop909`) is not here: its column is missing.", kind="warning")
 else:
-    pop909 = [stats.window(song, human_bars) for song in pop909_melodies(limit=n_pop909)]
-    melody_tables["POP909"] = stats.metrics_table(pop909, tracks=("melody",), source="POP909")
+    pop909 = stats.pop909_windows(n_pop909, human_bars)
+
+# %%
+tables, melody_tables = stats.source_metric_tables({"LLM-MIDI": pieces, "human MIDI": human}, {"POP909": pop909})
 prov.table(stats.summarise_metrics(tables), "metrics_all_tracks",
            caption="Mean ± standard deviation per piece over melody, chords and bass.")
 prov.table(stats.summarise_metrics(melody_tables), "metrics_melody",
@@ -195,13 +175,7 @@ prov.table(stats.summarise_metrics(melody_tables), "metrics_melody",
 
 # %%
 shown = ["pitch_class_entropy", "scale_consistency", "polyphony", "note_density", "empty_beat_rate", "pitch_range"]
-fig, axes = plt.subplots(2, 3, figsize=(12, 6))
-for ax, metric in zip(axes.flat, shown):
-    values = pd.concat([t[metric] for t in tables.values()]).dropna()
-    bins = np.linspace(values.min(), values.max() + 1e-9, 21) if len(values) else 10
-    for label, table in tables.items():
-        plots.histogram(table[metric].dropna(), ax=ax, bins=bins, density=True, label=label, xlabel=metric)
-fig.tight_layout()
+fig, axes = plots.metric_distributions(tables, shown)
 prov.figure(fig, "metric_distributions", caption="Distributions of the metrics (melody, chords and bass) per source.")
 
 # %% [markdown]
