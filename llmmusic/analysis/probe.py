@@ -257,7 +257,7 @@ def choice_lines(choice: Mapping[str, Any]) -> str:
     return f"choice: {choice['dataset']} — {choice['reason']}\n{target}"
 
 
-def study(paper_dir: str | Path, pilot_dirs: Sequence[str | Path], per_genre: int = 6,
+def study(paper_dir: str | Path, pilot_dirs: Iterable[str | Path], per_genre: int = 6,
           seed: int = 0) -> tuple[list[dict[str, Any]], list[Path]]:
     """The prompt-design study: the probe of the paper-prompt dataset's pilot selection, then of each
     pilot folder that exists. Returns (results, the pilot folders that are missing or empty)."""
