@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # more pytest options for the test targets, e.g. PYTEST_ARGS="--durations=15"
 PYTEST_ARGS ?=
-# `make mutation`: some of parse metrics splits songs generate cache midi (default: all of them)
+# `make mutation`: some of parse metrics splits songs generate cache midi roles (default: all of them)
 MODULES ?=
 
 .PHONY: setup book book-small test test-fast test-server mutation serve clean

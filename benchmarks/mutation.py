@@ -47,6 +47,7 @@ MODULES: dict[str, dict] = {
                                "xǁGeneratorǁpending", "xǁGeneratorǁ_attempt"]},
     "cache": {"path": "llmmusic/generation/cache.py", "tests": ["tests/test_cache.py", "tests/test_llm_wire.py"]},
     "midi": {"path": "llmmusic/data/midi.py", "tests": ["tests/test_midi.py", "tests/test_midi_fuzz.py"]},
+    "roles": {"path": "llmmusic/data/roles.py", "tests": ["tests/test_midi.py", "tests/test_midi_fuzz.py"]},
 }
 
 #: Survivors looked at and accepted: mutant name -> why no test should kill it. Names follow the code:

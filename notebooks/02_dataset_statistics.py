@@ -147,7 +147,7 @@ else:
 #
 # Per-piece metrics (definitions in `llmmusic.analysis.stats`): pitch-class entropy, scale consistency,
 # polyphony, note density, empty-beat rate, pitch range and mean duration, over the melody, chords
-# and bass. The human pieces are windows of `human_bars` bars read with `llmmusic.data.midi.read_midi`,
+# and bass. The human pieces are windows of `human_bars` bars read with `llmmusic.data.roles.read_midi`,
 # which assigns the same four roles to the parts of any MIDI file. POP909 has melodies only, so the
 # second table compares melodies (POP909 songs cut to windows of `human_bars` bars too). Counts are
 # per bar, because the LLM pieces span only about four bars (the tick-range quirk of chapter 1).

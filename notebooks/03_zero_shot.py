@@ -104,7 +104,7 @@ print(f"prompt templates {Z.PROMPT_VERSION}; model {client.model_id}; cache {cac
 # piece share their beginning (the server keeps that part of the prompt computed). The system
 # message explains the JSON form in the terms of the generation prompt: MIDI pitch numbers, drum
 # keys on the rhythm track, ticks at 480 per quarter note. Human files are read with
-# `llmmusic.data.midi.read_midi`, which assigns the four roles (drums, lowest part as bass, highest
+# `llmmusic.data.roles.read_midi`, which assigns the four roles (drums, lowest part as bass, highest
 # mostly-monophonic part as melody, the rest merged into chords) and takes a 4-bar window, the span
 # the paper's 0-7680 tick range covers. At most `max_events` events per track are shown.
 #

@@ -104,7 +104,8 @@ def test_unknown_writer_and_foreign_file_are_errors(tmp_path):
 # --------------------------------------------------------------------------------------------- read_midi
 import numpy as np  # noqa: E402
 
-from llmmusic.data.midi import MidiReadError, _times_to_ticks, read_midi  # noqa: E402
+from llmmusic.data.midi import MidiReadError
+from llmmusic.data.roles import _times_to_ticks, read_midi  # noqa: E402
 from llmmusic.data.piece import TICKS_PER_BAR  # noqa: E402
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmmusic.data.midi import MidiReadError, midi_bytes, midi_to_piece, read_midi
+from llmmusic.data.midi import MidiReadError, midi_bytes, midi_to_piece
+from llmmusic.data.roles import read_midi
 from llmmusic.data.piece import Note, Piece
 
 

@@ -433,7 +433,7 @@ def human_sample(n: int, seed: int = 0, bars: int = 8, root: str | Path | None =
     Args:
         n: files to try (spread evenly over the folder genres when ``per_genre``).
         seed: sampling seed.
-        bars: window length passed to :func:`llmmusic.data.midi.read_midi`.
+        bars: window length passed to :func:`llmmusic.data.roles.read_midi`.
         root: the shared data folder (default :func:`llmmusic.data.corpora.shared_data_dir`).
         per_genre: sample each folder genre equally.
     Returns:
@@ -441,7 +441,7 @@ def human_sample(n: int, seed: int = 0, bars: int = 8, root: str | Path | None =
         :func:`llmmusic.data.midi_folder.failure` row (``path``, ``reason``) per unreadable file.
     """
     from llmmusic.data.corpora import human_midi
-    from llmmusic.data.midi import read_midi
+    from llmmusic.data.roles import read_midi
 
     table = human_midi(root)
     if per_genre:

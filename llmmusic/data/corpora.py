@@ -27,7 +27,8 @@ import pandas as pd
 
 from llmmusic import atomic
 from llmmusic.paths import ROOT
-from llmmusic.data.midi import dedupe_notes, grid_notes, load_midi, snap_ticks
+from llmmusic.data.midi import load_midi
+from llmmusic.data.roles import dedupe_notes, grid_notes, snap_ticks
 from llmmusic.paths import home
 from llmmusic.data.piece import TICKS_PER_QUARTER, Note, Piece
 
@@ -139,7 +140,7 @@ def pop909_melodies(root: str | os.PathLike | None = None, limit: int | None = N
     """The MELODY track of each POP909 song as a melody-only piece (the whole song).
 
     Ticks follow the file's beat grid (480 per quarter, onsets and offsets snapped to 16th
-    notes, as in :func:`llmmusic.data.midi.read_midi`); no window, no re-basing.
+    notes, as in :func:`llmmusic.data.roles.read_midi`); no window, no re-basing.
 
     Args:
         root: the shared data folder or its ``pop909`` folder (default :func:`shared_data_dir`).

@@ -10,7 +10,7 @@ the float input of a network, either scaled velocities or binary (note on/off).
 
 LLM-MIDI and human MIDI share this representation: both are read into a
 :class:`~llmmusic.data.piece.Piece` first (``llmmusic.data.dataset.load_pieces`` and
-``llmmusic.data.midi.read_midi``). :func:`human_windows` cuts several bar windows from one file.
+``llmmusic.data.roles.read_midi``). :func:`human_windows` cuts several bar windows from one file.
 :func:`cached_arrays` keeps arrays built from a dataset as ``.npz`` files keyed by a hash of
 their inputs' content (:func:`content_ids` of the files, or a manifest whose file hashes were
 checked), so later runs load them in a second and a changed or corrupt input is never hidden by a
@@ -147,7 +147,8 @@ def human_windows(path: str | os.PathLike, bars: int = DEFAULT_BARS, n_windows: 
     import hashlib as _hashlib
     import io
 
-    from llmmusic.data.midi import MidiReadError, load_midi, read_midi
+    from llmmusic.data.midi import MidiReadError, load_midi
+    from llmmusic.data.roles import read_midi
 
     data = Path(path).read_bytes()
     md5 = _hashlib.md5(data).hexdigest()

@@ -100,7 +100,7 @@ def _rel(path: str, root: Path) -> str:
 
 def read_items(paths: Iterable[tuple[str, Any, str]], source: str, bars: int = 4,
                errors: list[dict[str, str]] | None = None) -> list[Item]:
-    """Read any MIDI files with :func:`llmmusic.data.midi.read_midi`; unreadable files are recorded, not raised.
+    """Read any MIDI files with :func:`llmmusic.data.roles.read_midi`; unreadable files are recorded, not raised.
 
     Args:
         paths: ``(path, truth, id)`` triples.
@@ -110,7 +110,8 @@ def read_items(paths: Iterable[tuple[str, Any, str]], source: str, bars: int = 4
     Returns:
         the readable items.
     """
-    from llmmusic.data.midi import MidiReadError, read_midi
+    from llmmusic.data.midi import MidiReadError
+    from llmmusic.data.roles import read_midi
 
     def read(entry: tuple[str, Any, str]) -> Piece:
         piece = read_midi(entry[0], bars=bars)
