@@ -11,6 +11,7 @@ import torch
 from llmmusic.experiments import melody as M
 from llmmusic.analysis.metrics import ranking_metrics
 from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
+from melody_songs import random_songs as _random_songs
 
 Q = 480  # ticks per quarter
 
@@ -174,16 +175,6 @@ def test_query_ranks_sum_and_mean_by_hand():
     table = M.ranking_table({"m": ranks}, n_boot=0)
     assert table.loc["m", "MAP"] == pytest.approx(0.4425)
     assert table.loc["chance", "HITS@1"] == 0.02
-
-
-def _random_songs(n_songs: int, n_bars: int, seed: int) -> list[M.Song]:
-    rng = np.random.default_rng(seed)
-    songs = []
-    for i in range(n_songs):
-        notes = [Note(int(rng.integers(55, 80)), Q, 100, b * TICKS_PER_BAR + q * Q)
-                 for b in range(n_bars) for q in range(4) if rng.random() < 0.8]
-        songs.append(M.song_from_piece(Piece(melody=notes), "rand", 1, song=f"rand:{i}"))
-    return songs
 
 
 def test_candidates_never_come_from_the_query_song(tok):

@@ -17,18 +17,9 @@ from llmmusic.experiments.melody import experiment as X
 from llmmusic.experiments.melody import plots as P
 from llmmusic.experiments.melody import report as R
 from llmmusic.experiments.melody.train import TrainConfig
+from melody_songs import random_songs
 
 Q = 480
-
-
-def _songs(n_songs: int, n_bars: int, seed: int) -> list[M.Song]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n_songs):
-        notes = [Note(int(rng.integers(55, 80)), Q, 100, b * TICKS_PER_BAR + q * Q)
-                 for b in range(n_bars) for q in range(4) if rng.random() < 0.8]
-        out.append(M.song_from_piece(Piece(melody=notes), "rand", 1, song=f"rand:{i}"))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +29,7 @@ def tok() -> M.MelodyTokenizer:
 
 @pytest.fixture(scope="module")
 def corpus() -> X.CorpusData:
-    songs = _songs(60, 4, seed=5)
+    songs = random_songs(60, 4, seed=5)
     return X.CorpusData("rand", songs, M.split_songs(songs, seed=0))
 
 
