@@ -30,7 +30,8 @@
 # chapter's small CNN for a few epochs on your CPU, compare it with chance and with a classifier on
 # hand-made features, and write a baseline of your own. It builds on the chapter
 # {doc}`/book/executed/04_cnn_classification` and calls the same functions (`llmmusic.data.pianoroll`,
-# `llmmusic.experiments.cnn`, `llmmusic.analysis.baselines`, `llmmusic.analysis.metrics`).
+# `llmmusic.experiments.cnn`, `llmmusic.analysis.baselines`, `llmmusic.analysis.metrics`); the chapter's
+# driver, `cnn.Experiment`, builds the split, trains and makes the results table here too.
 #
 # **Run it**: `llmmusic lab 4` (your copy: `my-labs/lab4_cnn_classification.ipynb`; about a minute on a
 # laptop CPU); grade your answers with `llmmusic check lab4`.
@@ -67,24 +68,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from llmmusic.data.dataset import pick_dataset, taxonomy_of
-from llmmusic.analysis import baselines
-from llmmusic.experiments import cnn
 from llmmusic.analysis import metrics
-from llmmusic.data import pianoroll
-from llmmusic.analysis import stats
 from llmmusic.course import sample_pieces
-from llmmusic.data.dataset import load_params
-from llmmusic.data.taxonomy import get_taxonomy
+from llmmusic.data import pianoroll
+from llmmusic.data.dataset import pick_dataset, taxonomy_of
+from llmmusic.experiments import cnn
 
 dataset_dir = pick_dataset(dataset)
 taxonomy = taxonomy_of(dataset_dir)
 labels = list(taxonomy.genres if task == "genre" else taxonomy.styles)
 heads = {task: labels}
 pieces = sample_pieces(dataset_dir, n_pieces, by=task)
-table = pd.DataFrame([{k: p.meta.get(k) for k in ("genre", "style", "mood")} for p in pieces])
-llm = cnn.RollSet(pianoroll.pieces_to_rolls(pieces, bars), baselines.feature_matrix(pieces, bars), table)
-split = cnn.split_by_combination(table["genre"].tolist(), table["style"].tolist(), seed=seed)
+settings = cnn.Settings(bars=bars, modes=[mode], epochs=epochs, batch_size=batch_size, channels=channels,
+                        patience=epochs, seed=seed, n_boot=n_boot, device="cpu", feature_models=["logreg"])
+exp = cnn.Experiment(settings, dataset_dir, rollset=cnn.pieces_rollset(pieces, bars), heads=heads)
+llm, split, table = exp.llm, exp.split, exp.llm.table
 train, val, test = (split == s for s in cnn.SPLITS)
 print(f"{len(llm)} pieces, {table[task].nunique()} {task}s of {len(labels)}; rolls {llm.rolls.shape[1:]}; "
       f"split {int(train.sum())} train / {int(val.sum())} validation / {int(test.sum())} test")
@@ -145,9 +143,7 @@ print(f"{roll_values} values per roll (array: {llm.rolls[0].size}); "
 # best validation epoch, and stops after `epochs` epochs:
 
 # %%
-config = cnn.TrainConfig(epochs=epochs, batch_size=batch_size, channels=channels, mode=mode, seed=seed,
-                         patience=epochs, device="cpu")
-result = cnn.train_on_split(llm, heads, split, config)
+result = exp.train().runs[mode]
 fig, axes = cnn.plot_history(result.history, label=mode)
 plt.show()
 print(f"{cnn.n_parameters(result.model):,} parameters; best epoch {result.best_epoch}; "
@@ -161,16 +157,9 @@ print(f"{cnn.n_parameters(result.model):,} parameters; best epoch {result.best_e
 # density, register, ...), and chance.
 
 # %%
-reports = cnn.heldout_reports(result.model, mode, llm, heads, split, n_boot=n_boot, seed=seed)
+reports = exp.reports
 truth = table.loc[test, task].tolist()
-logreg = baselines.fit_classifier(llm.features[train], table.loc[train, task], "logreg", seed)
-rows = [cnn.summary_row(f"CNN ({mode} roll)", reports[task]),
-        cnn.summary_row("features + logreg", cnn.report(truth, baselines.predict_scores(logreg, llm.features[test], labels),
-                                                        labels, n_boot=n_boot, seed=seed))]
-chance = baselines.chance_scores(truth, labels, table.loc[train, task].tolist())
-rows.append({"model": "chance: uniform", "n": len(truth), "accuracy": chance["uniform"]})
-rows.append({"model": f"chance: majority ({chance['majority_label']})", "n": len(truth), "accuracy": chance["majority"]})
-results = pd.DataFrame(rows).set_index("model")
+results = exp.llm_results().loc[task]
 results[["n", "accuracy", "acc_ci", "macro_f1", "top3"]].round(3)
 
 # %%
@@ -197,9 +186,7 @@ plt.show()
 # %% tags=["solution"]
 compare = {}
 for other in ("velocity", "binary"):
-    run = result if other == mode else cnn.train_on_split(
-        llm, heads, split, cnn.TrainConfig(epochs=epochs, batch_size=batch_size, channels=channels, mode=other,
-                                           seed=seed, patience=epochs, device="cpu"))
+    run = result if other == mode else cnn.train_on_split(llm, heads, split, settings.train_config(other))
     rep = cnn.heldout_reports(run.model, other, llm, heads, split, n_boot=n_boot, seed=seed)[task]
     compare[other] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                       "val_loss": float(run.history["val_loss"].min())}
