@@ -157,7 +157,7 @@ SOLUTION_OUTPUT = {
     "lab2": r"7/12 = 0\.5833; chromatic scale: 0\.5833",
     "lab3": r"Rock\s+0\.231",
     "lab4": r"65536 values per roll \(array: 65536\)",
-    "lab5": r"H_50 / 50 = 0\.0900; simulated random ranks: 0\.0[89]\d\d; llmmusic\.melody\.chance_ranking\(\): 0\.0900",
+    "lab5": r"H_50 / 50 = 0\.0900; simulated random ranks: 0\.0[89]\d\d; llmmusic\.experiments\.melody\.chance_ranking\(\): 0\.0900",
 }
 
 
