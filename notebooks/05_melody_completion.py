@@ -233,7 +233,8 @@ display(Markdown(f"Measured in this run, with the model trained on **{train_corp
                  f"By the summed log-probability: {R.gap_sentence(gaps['sum'])}."))
 
 # %%
-prov.summary(R.summary_lines(gaps["mean"], train_corpus), headline=R.headline_rows(gaps["mean"], train_corpus))
+prov.summary(R.summary_lines(gaps["mean"], train_corpus),
+             headline=R.headline_rows(gaps["mean"], train_corpus, dataset_dir.name if dataset_dir else None))
 
 # %% [markdown]
 # ## Published numbers on human data (quoted)

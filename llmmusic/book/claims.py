@@ -142,7 +142,7 @@ CLAIMS: tuple[Claim, ...] = (
           "above", ("cnn:llm-style-f1", "published:MusicBERT-base/style"), "04_cnn_classification",
           "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
     Claim("melody-above-chance", "A model trained on LLM-MIDI melodies completes melodies above chance.",
-          "above_chance", ("melody:map",), "05_melody_completion",
+          "above_chance", ("melody:map-llm-midi",), "05_melody_completion",
           "llmmusic book --chapter 05 -p dataset data/llm-midi/gpt-4o"),
 )
 

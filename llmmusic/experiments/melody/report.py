@@ -86,12 +86,21 @@ def summary_lines(gap: pd.DataFrame, train_corpus: str) -> list[str]:
             f"chance MAP {row['chance MAP']:.3f}; trigram {row['trigram MAP']:.3f}." for corpus, row in gap.iterrows()]
 
 
-def headline_rows(gap: pd.DataFrame, train_corpus: str) -> list[dict[str, Any]]:
-    """The book's headline rows: the transformer's MAP per test corpus with its interval and chance."""
-    return [{"finding": f"Melody completion: a transformer trained on {train_corpus} ranks the true next "
-                        f"phrase of {corpus} test songs", "measure": "MAP", "value": row["MAP"],
-             "low": row["MAP_low"], "high": row["MAP_high"], "chance": row["chance MAP"]}
-            for corpus, row in gap.iterrows()]
+def headline_rows(gap: pd.DataFrame, train_corpus: str, dataset: str | None = None) -> list[dict[str, Any]]:
+    """The book's headline rows: the transformer's MAP per test corpus with its interval and chance.
+
+    With ``dataset`` (the generated dataset's name), each row also carries the ``id``
+    (``melody:map-<corpus>``) and ``dataset`` that the claims page looks figures up by, when the model
+    learnt from LLM-MIDI.
+    """
+    rows = []
+    for corpus, row in gap.iterrows():
+        rows.append({"finding": f"Melody completion: a transformer trained on {train_corpus} ranks the true next "
+                                f"phrase of {corpus} test songs", "measure": "MAP", "value": row["MAP"],
+                     "low": row["MAP_low"], "high": row["MAP_high"], "chance": row["chance MAP"]})
+        if dataset and train_corpus == "llm-midi":
+            rows[-1].update(id=f"melody:map-{corpus}", dataset=dataset)
+    return rows
 
 
 def published_table() -> pd.DataFrame:
