@@ -71,10 +71,6 @@ client = replay.dataset_client(dataset_dir, model=model, base_url=base_url, cach
 # %%
 prov = Provenance(
     "01_prompt_design",
-    params=dict(dataset=dataset, free_dataset=free_dataset, example_genre=example_genre, example_style=example_style,
-                example_index=example_index, model=model, base_url=base_url, cache_only=cache_only,
-                n_pieces=n_pieces, writer_examples=writer_examples, pilots=pilots, pilot_per_genre=pilot_per_genre,
-                study_genre=study_genre, seed=seed),
     inputs={"dataset": dataset_dir, "free_dataset": free_dir if free_dir.exists() else None},
     llm=client.describe(),
 )

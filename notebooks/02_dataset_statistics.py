@@ -62,8 +62,6 @@ pieces = load_pieces(dataset_dir, limit=n_pieces)
 # %%
 prov = Provenance(
     "02_dataset_statistics",
-    params=dict(dataset=dataset, n_pieces=n_pieces, n_human=n_human, n_pop909=n_pop909, human_bars=human_bars,
-                audio_per_genre=audio_per_genre, compare_dataset=compare_dataset, seed=seed),
     inputs={"dataset": dataset_dir, "compare_dataset": compare_dataset or PAPER_DATASET,
             "human_midi": shared / "human-midi" if shared else None,
             "pop909": shared / "pop909" if shared else None},

@@ -83,10 +83,6 @@ sets = Z.build_sets(set_names, dataset_dir=dataset_dir, n_llm_midi=n_llm_midi, n
 # %%
 prov = Provenance(
     "03_zero_shot",
-    params=dict(model=model, base_url=base_url, dataset=dataset, cache=cache, cache_only=cache_only, modes=modes,
-                n_llm_midi=n_llm_midi, n_human=n_human, n_topmagd=n_topmagd, n_json=n_json, n_explain=n_explain,
-                user_folder=user_folder, user_labels_csv=user_labels_csv, bars=bars, max_events=max_events,
-                compare_forced=compare_forced, n_boot=n_boot, seed=seed),
     inputs={"dataset": dataset_dir, "cache": cache_path, "sample_pin": Z.DEFAULT_PIN,
             "human_midi": shared / "human-midi" if shared else None},
     llm=client.describe(),

@@ -62,7 +62,7 @@ cv_folds = 5            # folds of the reference CNN
 human_epochs = 12       # most epochs of each reference CNN fold
 lakh_dir = None         # a Lakh MIDI folder (lmd_full / lmd_matched); None: the shared files that are Lakh files
 lakh_labels = None      # midi_genre_map.json; None: the shared copy
-zeroshot_dir = None     # chapter 3's results folder; None: data/zeroshot
+zeroshot_dir = None     # chapter 3's results folder; None: this build's chapter 3 run, else data/zeroshot
 n_boot = 1000           # bootstrap resamples for 95 % intervals
 n_examples = 3          # misclassified LLM pieces to listen to
 device = "auto"         # auto (GPU when visible), cpu or cuda
@@ -76,21 +76,15 @@ from IPython.display import Markdown, display
 from llmmusic.analysis import metrics
 from llmmusic.book.provenance import Provenance, notice
 from llmmusic.experiments import cnn
+from llmmusic.experiments.zeroshot import current_results
 
 # %%
 exp = cnn.Experiment(cnn.Settings.from_namespace(globals()))
 dataset_dir, human_dir, labels_path = exp.sources.dataset_dir, exp.sources.human_dir, exp.sources.labels_path
-params = dict(dataset=dataset, limit=limit, bars=bars, epochs=epochs, patience=patience, batch_size=batch_size,
-              lr=lr, weight_decay=weight_decay, channels=channels, dropout=dropout, transpose=transpose,
-              modes=modes, seed=seed, n_human=n_human, human_windows=human_windows, n_human_cv=n_human_cv,
-              cv_folds=cv_folds, human_epochs=human_epochs, lakh_dir=lakh_dir, lakh_labels=lakh_labels,
-              zeroshot_dir=zeroshot_dir, n_boot=n_boot, n_examples=n_examples, device=device,
-              threads=threads)
-prov = Provenance("04_cnn_classification", params=params,
+prov = Provenance("04_cnn_classification",
                   inputs={"dataset": dataset_dir, "human_midi": human_dir, "lakh_labels": labels_path,
                           "lakh_folder": Path(lakh_dir) if lakh_dir else None,
-                          "zeroshot": (Path(zeroshot_dir) if zeroshot_dir else cnn.ROOT / "data" / "zeroshot")
-                          / "results.jsonl"})
+                          "zeroshot": Path(zeroshot_dir) / "results.jsonl" if zeroshot_dir else current_results()})
 print(exp.describe())
 
 # %% [markdown]
@@ -101,7 +95,7 @@ print(exp.describe())
 # the velocity of the note sounding there (or, in the *binary* variant, 1). Drum hits mark only their
 # onset, because drum durations mean nothing (and the LLM's are clamped to 240-960 ticks while human
 # drum notes are short). LLM-MIDI and human MIDI go through the same code: both are first read into
-# the same four-track `Piece` (human files by `llmmusic.data.midi.read_midi`, which assigns the four roles
+# the same four-track `Piece` (human files by `llmmusic.data.roles.read_midi`, which assigns the four roles
 # to any file's parts), then drawn into the roll (`llmmusic.data.pianoroll`). Rolls are cached as `.npz`
 # arrays keyed by the dataset's manifest hash.
 #
@@ -169,7 +163,7 @@ prov.table(exp.llm_results().round(3), "llm_test_results",
 # %%
 zs_summary = exp.zeroshot()
 if zs_summary is None:
-    notice("No zero-shot results found (`llmmusic zeroshot run` writes `data/zeroshot/results.jsonl`); the "
+    notice("No zero-shot results found (chapter 3 writes them; `llmmusic zeroshot run` the committed run); the "
            "zero-shot rows are skipped.")
 else:
     prov.table(zs_summary.set_index(["task", "mode"]).round(3), "zeroshot_results",

@@ -83,18 +83,10 @@ from llmmusic.experiments.melody import report as R
 from llmmusic.experiments.melody.train import TrainConfig
 
 # %%
-params = dict(dataset=dataset, train_corpus=train_corpus, phrase_bars=phrase_bars, llm_limit=llm_limit,
-              human_limit=human_limit, human_max_bars=human_max_bars, window_phrases=window_phrases,
-              window_stride=window_stride, split_seed=split_seed, d_model=d_model, n_layers=n_layers,
-              n_heads=n_heads, dropout=dropout, max_len=max_len, epochs=epochs, batch_size=batch_size, lr=lr,
-              seed=seed, device=device, torch_threads=torch_threads, n_queries=n_queries,
-              context_phrases=context_phrases, n_boot=n_boot,
-              demo_context_bars=demo_context_bars, demo_bars=demo_bars, demo_temperature=demo_temperature,
-              demo_top_k=demo_top_k)
 dataset_dir = pick_dataset(dataset)
 shared = shared_data_dir()
 folk_dir = Path(music21.__file__).parent / "corpus"
-prov = Provenance("05_melody_completion", params=params,
+prov = Provenance("05_melody_completion",
                   inputs={"dataset": dataset_dir, "pop909": shared / "pop909" if shared else None,
                           "folk_essen": folk_dir / "essenFolksong", "folk_oneills": folk_dir / "oneills1850"})
 

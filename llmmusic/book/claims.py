@@ -138,8 +138,8 @@ CLAIMS: tuple[Claim, ...] = (
           "below", ("cnn:human-transfer", "cnn:human-trained"), "04_cnn_classification",
           "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
     Claim("cnn-style-vs-published", "For style, the LLM-MIDI CNN beats a model trained on human MIDI "
-          "(as published; F1-micro, different test sets).",
-          "above", ("cnn:llm-style-f1", "published:MusicBERT-base/style"), "04_cnn_classification",
+          "(as published; F1-micro, which is accuracy for one label per piece; different test sets).",
+          "above", ("cnn:llm-style", "published:MusicBERT-base/style"), "04_cnn_classification",
           "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
     Claim("melody-above-chance", "A model trained on LLM-MIDI melodies completes melodies above chance.",
           "above_chance", ("melody:map-llm-midi",), "05_melody_completion",

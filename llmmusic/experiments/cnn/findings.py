@@ -34,13 +34,21 @@ def findings(exp: "Experiment") -> tuple[list[str], list[dict[str, Any]]]:
         lines.append(f"* Reference CNN trained on human MIDI: {transfer.reports['human->human']['accuracy']:.3f} accuracy "
                      f"on held-out human files, {transfer.reports['human->llm']['accuracy']:.3f} on LLM pieces mapped "
                      "to folder genres.")
+    dataset = exp.sources.dataset_dir.name
     headline = [{"finding": f"CNN trained on LLM-MIDI names the {task} of held-out LLM pieces", "value": rep["accuracy"],
                  "low": rep["accuracy_ci"][0], "high": rep["accuracy_ci"][1], "chance": 1 / len(heads[task]),
-                 "n": rep["n"]} for task, rep in reports.items()]
+                 "n": rep["n"], "id": f"cnn:llm-{task}", "dataset": dataset} for task, rep in reports.items()]
     if human is not None:
-        rep = human.report
-        headline.append({"finding": "The same CNN names the genre of human MIDI (5 folder genres)",
-                         "value": rep["accuracy"], "low": rep.get("accuracy_ci", (None, None))[0],
-                         "high": rep.get("accuracy_ci", (None, None))[1], "chance": 1 / len(FOLDER_GENRES),
-                         "n": rep["n"]})
+        headline.append(_row("The same CNN names the genre of human MIDI (5 folder genres)", human.report,
+                             1 / len(FOLDER_GENRES), "cnn:human-transfer", dataset))
+    if transfer is not None:
+        headline.append(_row("A CNN trained on human MIDI names the genre of held-out human files (5 folder genres)",
+                             transfer.reports["human->human"], 1 / len(FOLDER_GENRES), "cnn:human-trained", dataset))
     return lines, headline
+
+
+def _row(finding: str, rep: dict[str, Any], chance: float, ident: str, dataset: str) -> dict[str, Any]:
+    """A headline row of one accuracy report (its interval when the report has one), with the claims page's id."""
+    low, high = rep.get("accuracy_ci", (None, None))
+    return {"finding": finding, "value": rep["accuracy"], "low": low, "high": high, "chance": chance, "n": rep["n"],
+            "id": ident, "dataset": dataset}

@@ -25,12 +25,13 @@ PUBLISHED: list[dict[str, Any]] = [
 
 
 def zeroshot_summary(folder: str | Path | None = None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame | None:
-    """The zero-shot LLM results of chapter 3 (``llmmusic zeroshot run``), summarised, if they exist:
-    :func:`llmmusic.experiments.zeroshot.summarize_results` of ``<folder>/results.jsonl`` (default ``data/zeroshot``)."""
+    """The zero-shot LLM results of chapter 3, summarised, if they exist: :func:`llmmusic.experiments.zeroshot.summarize_results`
+    of ``<folder>/results.jsonl`` (default: :func:`~llmmusic.experiments.zeroshot.current_results`, this build's
+    chapter 3 run, else the committed ``data/zeroshot/results.jsonl``)."""
     from llmmusic.experiments import zeroshot
 
-    return zeroshot.summarize_results((Path(folder) if folder is not None else zeroshot.DEFAULT_DIR) / "results.jsonl",
-                                      n_boot=n_boot, seed=seed)
+    results = Path(folder) / "results.jsonl" if folder is not None else zeroshot.current_results()
+    return zeroshot.summarize_results(results, n_boot=n_boot, seed=seed)
 
 
 def published_table(reports: Mapping[str, Mapping[str, Any]], heads: Mapping[str, Sequence[str]], mode: str,
