@@ -1,0 +1,96 @@
+"""Every chapter at the paper's size: wall time and peak memory on the 16,250-piece scale fixture.
+
+Builds the scale fixture (:mod:`llmmusic.data.fixture`: 13 genres x 25 styles x 50 transposed, re-timed
+copies of the committed dataset's pieces; ``dataset.json`` marks it a fixture) unless it is there, then
+executes chapters 2-5 one at a time with ``-p dataset <fixture>`` (and any ``--param NAME VALUE``) through
+the book's notebook runner, each in a fresh process with its own kernel, and reads the kernel's peak resident
+memory (``ru_maxrss`` of that process's children); executed copies go beside the fixture, not into the book. Chapter 1 reads the paper-prompt dataset and its pilots,
+not the fixture, and is left out. Targets (the issue): peak <= 4 GB per chapter, chapter 4 <= 30 minutes
+with its defaults or a documented ``limit``, the others <= 10 minutes.
+
+Run by hand (an hour or more on 2 cores; nothing else should run beside it):
+
+    .venv/bin/python benchmarks/bench_scale.py                       # fixture in ~/.cache/llmmusic/scale-fixture
+    .venv/bin/python benchmarks/bench_scale.py --chapter 04 --param limit 5000
+
+Writes benchmarks/results/scale.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from llmmusic.data.dataset import PAPER_DATASET
+from llmmusic.data.fixture import make_scale_fixture
+from llmmusic.paths import ROOT, home
+
+RESULTS = Path(__file__).parent / "results" / "scale.json"
+CHAPTERS = ("02", "03", "04", "05")
+
+
+#: Runs in a child process: one chapter through the book's runner; prints its time, status and peak memory
+#: (the kernel is this child's child, so RUSAGE_CHILDREN holds the kernel's peak resident size).
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from llmmusic.book.chapters import discover_chapters, execute_chapter, select_chapters
+from llmmusic.book.parameters import parse_param_value
+number, out, given = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+params = {**{k: parse_param_value(v) for k, v in given["params"].items()}, **given["raw"]}
+chapter = select_chapters(discover_chapters(), [number])[0]
+start, status = time.perf_counter(), "ok"
+try:
+    execute_chapter(chapter, params, out)
+except Exception as exc:  # the failure is the measurement's result
+    status = f"{type(exc).__name__}: {str(exc)[-800:]}"
+peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(json.dumps({"wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak / 1024, 1), "status": status}))
+"""
+
+
+def run_chapter(number: str, fixture: Path, params: list[tuple[str, str]], out: Path) -> dict:
+    """One chapter in a fresh child process on the fixture: its wall time, status and peak memory."""
+    values = {"raw": {"dataset": str(fixture)}, "params": dict(params)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, number, str(out), json.dumps(values)], cwd=ROOT,
+                          capture_output=True, text=True)
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
+    try:
+        measured = json.loads(last)
+    except ValueError:
+        measured = {"status": f"exit {proc.returncode}: {proc.stderr[-800:]}"}
+    return {"chapter": number, **measured}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fixture", type=Path, default=home() / "scale-fixture", help="the fixture's folder")
+    ap.add_argument("--source", type=Path, default=PAPER_DATASET, help="the committed dataset it is made from")
+    ap.add_argument("--chapter", action="append", choices=CHAPTERS, help="only these chapters (repeatable)")
+    ap.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a chapter parameter, as papermill -p (repeatable)")
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    built = make_scale_fixture(args.source, args.fixture)
+    built["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(built), flush=True)
+    rows = []
+    for number in args.chapter or CHAPTERS:  # one process each, so a chapter's peak is its own maximum
+        rows.append(run_chapter(number, args.fixture, args.param, args.fixture.parent / "scale-executed"))
+        print(json.dumps(rows[-1]), flush=True)
+    result = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+              "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "fixture": built,
+              "params": args.param, "chapters": rows}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if all(r.get("status") == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
