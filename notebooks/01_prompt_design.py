@@ -325,6 +325,7 @@ for name, shown in examples.items():
 # %%
 choice = probe.best_variant(results)
 print(probe.choice_lines(choice))
+prov.summary(probe.summary_lines(results, choice), headline=probe.headline_rows(results, choice))
 
 # %% [markdown]
 # What the numbers say, in words (the lines printed under the probe table hold the figures). The

@@ -175,6 +175,7 @@ prov.table(stats.summarise_metrics(melody_tables), "metrics_melody",
 shown = ["pitch_class_entropy", "scale_consistency", "polyphony", "note_density", "empty_beat_rate", "pitch_range"]
 fig, axes = plots.metric_distributions(tables, shown)
 prov.figure(fig, "metric_distributions", caption="Distributions of the metrics (melody, chords and bass) per source.")
+prov.summary(stats.summary_lines(dataset_dir.name, stats.generation_summary(manifest), tables))
 
 # %% [markdown]
 # ## Two ways of asking, side by side

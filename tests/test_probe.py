@@ -164,3 +164,21 @@ def test_study_examples_of_the_committed_pilots(tmp_path):
     assert paper["text"] == reply_of(PAPER_DATASET, "Metal", style, 0)["text"]
     assert paper["shown"].startswith(f"--- paper: reply ({paper['tokens']:.0f} tokens) ---\n")
     assert paper["piece"].meta["genre"] == "Metal"
+
+
+def test_summary_lines_and_headline_rows_quote_the_measured_numbers():
+    from llmmusic.analysis.probe import headline_rows, summary_lines
+
+    def result(name, tick0, acc, low, high, tokens):
+        return {"dataset": name, "pieces": 78, "tick0_share": (tick0, 0, 0), "tokens_per_piece": tokens,
+                "legibility": {"accuracy": acc, "low": low, "high": high, "uniform": 1 / 13}}
+
+    results = [result("paper", 0.19, 0.128, 0.064, 0.205, 973), result("plan", 0.03, 0.154, 0.077, 0.244, 658),
+               result("bars", 0.03, 0.077, 0.026, 0.141, 547)]
+    choice = {"dataset": "plan", "meets_target": False, "reason": ""}
+    lines = summary_lines(results, choice)
+    assert "19.0% of note events at tick 0" in lines[0] and "0.128" in lines[0] and "973" in lines[0]
+    assert "**plan**" in lines[1] and "0.154 (95 % CI 0.077-0.244" in lines[1] and "not met" in lines[2]
+    rows = headline_rows(results, choice)
+    assert [r["value"] for r in rows] == [0.128, 0.154] and rows[1]["low"] == 0.077 and rows[0]["n"] == 78
+    assert "met." in summary_lines(results, {**choice, "meets_target": True})[2]

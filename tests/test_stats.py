@@ -241,3 +241,17 @@ def test_pop909_windows(shared_data: Path) -> None:
     got = pop909_windows(2, bars=4)
     assert len(got) == 2 and [p.melody for p in got] == [window(s, 4).melody for s in pop909_melodies(limit=2)]
     assert all(n.start < 4 * 1920 for p in got for n in p.melody)
+
+
+def test_summary_lines_set_the_llm_pieces_beside_human_ones():
+    import pandas as pd
+
+    from llmmusic.analysis.stats import summary_lines
+
+    generation = {"songs": 650, "valid_songs": 640, "valid_attempt_rate": 0.9, "mean_completion_tokens": 973.2}
+    tables = {"LLM-MIDI": pd.DataFrame({"pitch_class_entropy": [2.0, 3.0], "scale_consistency": [1.0, 0.8]}),
+              "human MIDI": pd.DataFrame({"pitch_class_entropy": [3.0, 3.0, 3.0], "scale_consistency": [0.9] * 3})}
+    lines = summary_lines("embedded-v1", generation, tables)
+    assert lines[0].startswith("`embedded-v1`: 640 valid pieces of 650 songs") and "90.0%" in lines[0] and "973" in lines[0]
+    assert "LLM-MIDI 2.50 ± 0.71 (2 pieces); human MIDI 3.00 ± 0.00 (3 pieces)" in lines[1]
+    assert "scale consistency" in lines[2] and "0.90" in lines[2]

@@ -474,3 +474,15 @@ def window(piece: Piece, bars: int, start_bar: int | None = None) -> Piece:
     tracks = {t: [Note(n.pitch, n.duration, n.velocity, n.start - lo) for n in notes if lo <= n.start < hi]
               for t, notes in piece.tracks().items()}
     return Piece(**tracks, meta={**piece.meta, "window": [start_bar, bars]})
+
+
+def summary_lines(dataset: str, generation: Mapping[str, Any], tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Chapter 2's "what this chapter shows": the run's yield, then two music metrics, LLM beside human MIDI."""
+    lines = [f"`{dataset}`: {generation['valid_songs']} valid pieces of {generation['songs']} songs asked "
+             f"({generation['valid_attempt_rate']:.1%} of replies valid, {generation['mean_completion_tokens']:.0f} "
+             "completion tokens per reply)."]
+    for metric, words in (("pitch_class_entropy", "pitch-class entropy"), ("scale_consistency", "scale consistency")):
+        parts = [f"{label} {t[metric].mean():.2f} ± {t[metric].std():.2f} ({len(t)} pieces)"
+                 for label, t in tables.items() if metric in t]
+        lines.append(f"Mean {words} (melody, chords and bass): " + "; ".join(parts) + ".")
+    return lines
