@@ -38,7 +38,7 @@ ALSO_COPY = ("data", "course", "notebooks", "book", "benchmarks", "_config.yml",
 MODULES: dict[str, dict] = {
     "parse": {"path": "llmmusic/generation/parse.py", "tests": ["tests/test_parse.py", "tests/test_variants.py"]},
     "metrics": {"path": "llmmusic/analysis/metrics.py", "tests": ["tests/test_metrics.py", "tests/test_zeroshot.py"]},
-    "splits": {"path": "llmmusic/experiments/cnn/splits.py", "tests": ["tests/test_cnn.py"]},
+    "splits": {"path": "llmmusic/data/splits.py", "tests": ["tests/test_cnn.py"]},
     "songs": {"path": "llmmusic/generation/songs.py",
               "tests": ["tests/test_generate.py", "tests/test_generate_resume.py", "tests/test_plan_compose.py"]},
     "generate": {"path": "llmmusic/generation/generate.py",

@@ -69,6 +69,16 @@ def test_zeroshot_run_keeps_the_rows_of_sets_it_did_not_run(zeroshot_copy, capsy
     assert "4 new rows for ['llm-midi'], 1 kept" in capsys.readouterr().out
 
 
+def test_zeroshot_free_text_on_a_subset_and_scores_on_every_piece(zeroshot_copy, capsys):
+    d = zeroshot_copy
+    out = d / "results.jsonl"
+    assert main(["zeroshot", "run", "--sets", "llm-midi", "--n-llm-midi", "3", "--modes", "free,score", "--n-free", "1",
+                 "--cache-only", "--cache", str(d / "cache.sqlite"), "--pin", str(d / "llm-midi-sample.json"),
+                 "--out", str(out)]) == 0
+    modes = [r["mode"] for r in Z.read_result_rows(out)]
+    assert modes.count("free") == 2 and modes.count("score") == 6  # 2 questions: 1 piece free, 3 scored
+
+
 def test_zeroshot_run_on_a_user_folder_through_a_local_endpoint(tmp_path, capsys):
     from llmmusic.data.midi import piece_to_midi
     from llmmusic.data.piece import Note, Piece

@@ -263,3 +263,19 @@ def test_llm_midi_sample_is_pinned_and_extends(tmp_path):
     assert all(it.truth == it.piece.meta["genre"] and it.piece.n_notes > 0 for it in five)
     other = Z.llm_midi_items(DATASET, 2, seed=1, pin=pin)  # another seed ignores, and keeps, the pin
     assert json.loads(pin.read_text())["ids"] == [it.id for it in five] and len(other) == 2
+
+
+def test_llm_midi_items_of_the_cnn_test_split_are_exactly_its_test_pieces():
+    from llmmusic.data.dataset import load_manifest, pick_dataset, valid_rows
+    from llmmusic.data.splits import split_by_combination
+
+    ds = pick_dataset()
+    if ds is None:
+        pytest.skip("no committed dataset")
+    rows = valid_rows(load_manifest(ds)).reset_index(drop=True)
+    split = split_by_combination(rows["genre"].tolist(), rows["style"].tolist(), seed=3)
+    want = set(rows["path"][split == "test"])
+    items = Z.llm_midi_items(ds, None, seed=0, split="test", split_seed=3)
+    assert {it.id for it in items} == want and len(items) == len(want) > 0
+    first = Z.llm_midi_items(ds, 10, seed=0, split="test", split_seed=3)
+    assert [it.id for it in first] == [it.id for it in items[:10]]  # prefix-stable within the split

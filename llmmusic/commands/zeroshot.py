@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-json", type=nonnegative_int, default=None,
                    help="run json mode on the first N pieces of each set only")
     p.add_argument("--n-explain", type=nonnegative_int, default=None, help="run explain mode on the first N pieces only")
+    p.add_argument("--n-free", type=nonnegative_int, default=None,
+                   help="run free mode on the first N pieces of each set only (score mode still asks every piece)")
+    p.add_argument("--llm-split", choices=("train", "val", "test"), default=None,
+                   help="LLM-MIDI pieces of this split of chapter 4's CNN split only (a --n-llm-midi above its size takes all)")
+    p.add_argument("--split-seed", type=nonnegative_int, default=0, help="the CNN split's seed (chapter 4's seed)")
     p.add_argument("--user-folder", type=existing_folder, default=None,
                    help="labelled MIDI folder (subfolders = labels); needed by --sets user")
     p.add_argument("--user-labels", type=existing_file, default=None, help="CSV path,label for --user-folder")
@@ -93,12 +98,12 @@ def run(args: argparse.Namespace) -> int:
     earlier = Z.read_result_rows(args.out) if args.out.exists() else []  # a corrupt file stops us here
     sets = Z.build_sets(args.sets, dataset_dir=args.dataset, n_llm_midi=args.n_llm_midi, n_human=args.n_human,
                         n_topmagd=args.n_topmagd, seed=args.seed, bars=args.bars, user_folder=args.user_folder,
-                        user_labels_csv=args.user_labels, pin=args.pin)
+                        user_labels_csv=args.user_labels, pin=args.pin, split=args.llm_split, split_seed=args.split_seed)
     client = client_from_args(args, args.cache)
     tokens = Z.LabelTokens(client, Path(args.cache).with_suffix(".tokens.json"))
     start = time.monotonic()
     try:
-        done = Z.run_experiment(client, sets, args.modes, n_json=args.n_json, n_explain=args.n_explain,
+        done = Z.run_experiment(client, sets, args.modes, n_json=args.n_json, n_explain=args.n_explain, n_free=args.n_free,
                                 max_events=args.max_events, tokens=tokens, out=args.out, earlier=earlier,
                                 on_set=lambda es: _print_set(es, args.modes), on_row=_print_row)
     except KeyboardInterrupt:

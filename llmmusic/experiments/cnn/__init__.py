@@ -5,7 +5,7 @@ Modules, in the order the data flows:
 * :mod:`~llmmusic.experiments.cnn.data`: :class:`RollSet`, :func:`llm_rollset` (a generated dataset),
   :func:`human_rollset` (any table of MIDI files), :func:`pieces_rollset`; rolls from
   ``llmmusic.data.pianoroll``, features from ``llmmusic.analysis.baselines``, cached as ``.npz``.
-* :mod:`~llmmusic.experiments.cnn.splits`: :func:`split_by_combination` (train / val / test, stratified
+* :mod:`~llmmusic.data.splits`: :func:`split_by_combination` (train / val / test, stratified
   by genre x style, seeded, never an empty split), :func:`file_folds`.
 * :mod:`~llmmusic.experiments.cnn.model`: :class:`RollCNN`, :func:`build_model`, :func:`predict`.
 * :mod:`~llmmusic.experiments.cnn.train`: :class:`TrainConfig`, :func:`train_model`, :func:`train_on_split`.
@@ -36,7 +36,7 @@ from llmmusic.experiments.cnn.model import RollCNN, build_model, n_parameters, p
 from llmmusic.experiments.cnn.plots import plot_confusions, plot_histories, plot_history, plot_roll
 from llmmusic.experiments.cnn.published import PUBLISHED, published_table, zeroshot_summary
 from llmmusic.experiments.cnn.settings import Settings, Sources
-from llmmusic.experiments.cnn.splits import SPLITS, file_folds, split_by_combination
+from llmmusic.data.splits import SPLITS, file_folds, split_by_combination
 from llmmusic.experiments.cnn.tables import chance_rows, fit_baselines, heldout_table
 from llmmusic.experiments.cnn.train import TrainConfig, TrainResult, encode, train_model, train_on_split
 from llmmusic.paths import ROOT

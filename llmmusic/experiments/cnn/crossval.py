@@ -15,7 +15,7 @@ from llmmusic import progress
 from llmmusic.experiments.cnn.data import RollSet
 from llmmusic.experiments.cnn.evaluate import by_file
 from llmmusic.experiments.cnn.model import predict
-from llmmusic.experiments.cnn.splits import file_folds
+from llmmusic.data.splits import file_folds
 from llmmusic.experiments.cnn.train import TrainConfig, TrainResult, encode, train_model
 
 

@@ -32,7 +32,7 @@ from llmmusic.experiments.cnn.model import n_parameters, predict
 from llmmusic.experiments.cnn.plots import plot_roll
 from llmmusic.experiments.cnn.published import published_table, zeroshot_summary
 from llmmusic.experiments.cnn.settings import Settings, Sources
-from llmmusic.experiments.cnn.splits import SPLITS, split_by_combination
+from llmmusic.data.splits import SPLITS, split_by_combination
 from llmmusic.experiments.cnn.tables import (fit_baselines, fold_times, folder_table, heldout_table, lakh_table,
                                              mode_choice, transfer_table)
 from llmmusic.experiments.cnn.train import TrainResult, train_on_split

@@ -178,7 +178,7 @@ class ZeroShotRun:
 
 
 def run_experiment(client: LLMClient, sets: Sequence[EvalSet], modes: Sequence[str], *, n_json: int | None = None,
-                   n_explain: int | None = None, max_events: int | None = 32, tokens: LabelTokens | None = None,
+                   n_explain: int | None = None, n_free: int | None = None, max_events: int | None = 32, tokens: LabelTokens | None = None,
                    out: str | Path | None = DEFAULT_RESULTS, earlier: Sequence[Mapping[str, Any]] | None = None,
                    n_boot: int = 1000, seed: int = 0, on_set: Callable[[EvalSet], None] | None = None,
                    on_row: RowSink | None = None) -> ZeroShotRun:
@@ -193,6 +193,7 @@ def run_experiment(client: LLMClient, sets: Sequence[EvalSet], modes: Sequence[s
         modes: the modes to ask; names outside :data:`MODES` are left out.
         n_json: ask ``json`` mode of the first ``n_json`` pieces of each set only (``None``: all).
         n_explain: the same for ``explain``.
+        n_free: the same for ``free`` (free text on a subset, scored answers on every piece).
         max_events: per-track event cap in the prompt.
         tokens: label tokenisation for score mode.
         out: the results file (JSON lines); ``None`` writes none.
@@ -206,7 +207,7 @@ def run_experiment(client: LLMClient, sets: Sequence[EvalSet], modes: Sequence[s
         the :class:`ZeroShotRun`.
     """
     asked = [m for m in modes if m in MODES]
-    limits = {m: n for m, n in (("json", n_json), ("explain", n_explain)) if n is not None}
+    limits = {m: n for m, n in (("json", n_json), ("explain", n_explain), ("free", n_free)) if n is not None}
     path = Path(out) if out is not None else None
     if path is not None and earlier is None:
         earlier = R.read_result_rows(path) if path.exists() else []

@@ -40,7 +40,7 @@ class Item:
 
 
 def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
-                   pin: str | Path | None = None) -> list[Item]:
+                   pin: str | Path | None = None, split: str | None = None, split_seed: int = 0) -> list[Item]:
     """A genre- and style-balanced sample of a generated dataset (``truth`` = genre; style in meta).
 
     A dataset that is still growing changes the balanced order, so the sample can be pinned: when
@@ -53,6 +53,10 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
         n: sample size (``None``: all valid pieces).
         seed: sampling seed.
         pin: JSON file ``{"dataset", "seed", "ids"}`` fixing the sample (``None``: no pin).
+        split: only the pieces of this split (``train``/``val``/``test``) of the CNN's split of the dataset
+            (:func:`llmmusic.data.splits.split_by_combination` with ``split_seed``), so the zero-shot LLM and
+            the CNN are scored on the same held-out pieces (``None``: every valid piece).
+        split_seed: the CNN split's seed (chapter 4's ``seed``).
     Returns:
         Items with ``piece.meta`` holding genre and style; ``id`` is the MIDI path in the dataset.
     """
@@ -62,9 +66,14 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
 
     root = Path(dataset_dir)
     rows = valid_rows(load_manifest(root)).reset_index(drop=True)
+    if split is not None:
+        from llmmusic.data.splits import split_by_combination
+
+        rows = rows[split_by_combination(rows["genre"].tolist(), rows["style"].tolist(), seed=split_seed) == split]
+        rows = rows.reset_index(drop=True)
     order = balanced_order(list(zip(rows["genre"], rows["style"])), seed)
     pin = Path(pin) if pin else None
-    ident = {"dataset": relative_to_root(root), "seed": seed}
+    ident = {"dataset": relative_to_root(root), "seed": seed, **({"split": split, "split_seed": split_seed} if split else {})}
     pinned = read_json(pin, "the pinned sample {dataset, seed, ids}") if pin is not None and pin.is_file() else None
     matches = pinned is not None and {k: pinned.get(k) for k in ident} == ident
     if matches:
@@ -226,7 +235,7 @@ def standard_tasks() -> dict[str, Task]:
 def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n_llm_midi: int | None = 26,
                n_human: int | None = 20, n_topmagd: int | None = 12, seed: int = 0, bars: int = 4,
                user_folder: str | Path | None = None, user_labels_csv: str | Path | None = None,
-               pin: str | Path | None = None) -> list[EvalSet]:
+               pin: str | Path | None = None, split: str | None = None, split_seed: int = 0) -> list[EvalSet]:
     """The evaluation sets named in ``names``; a set whose data is absent comes back empty with a note.
 
     Args:
@@ -240,6 +249,7 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
         user_folder: a user's labelled MIDI folder (``user`` set).
         user_labels_csv: CSV ``path,label`` for it (else subfolders are labels).
         pin: JSON file pinning the LLM-MIDI sample (see :func:`llm_midi_items`).
+        split, split_seed: LLM-MIDI from one split of the CNN's split only (see :func:`llm_midi_items`).
     Returns:
         one :class:`EvalSet` per name, in order.
     """
@@ -253,7 +263,7 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
             if ds is None:
                 out.append(EvalSet(name, [], [], note="no generated dataset under data/llm-midi: LLM-MIDI skipped"))
                 continue
-            items = llm_midi_items(ds, n_llm_midi, seed, pin)
+            items = llm_midi_items(ds, n_llm_midi, seed, pin, split=split, split_seed=split_seed)
             out.append(EvalSet(name, items, [tasks["llm-genre"], tasks["llm-style"]],
                                note="" if items else f"{ds}: no valid pieces"))
         elif name in ("human-folder", "human-topmagd"):
