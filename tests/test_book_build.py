@@ -204,6 +204,18 @@ def test_intro_opens_with_the_generated_headline_table(built: tuple[Path, dict])
     assert "Zero-shot: the LLM names the genre of its own pieces" in text
 
 
+def test_claims_page_and_the_intros_short_verdicts_are_built(built: tuple[Path, dict]) -> None:
+    src, _ = built
+    html_dir = src / "book" / "_build" / "html" / "book"
+    claims = re.sub(r"<[^>]+>", "", (html_dir / "claims.html").read_text(encoding="utf-8"))
+    assert "Verdict rule" in claims and "Zero-shot, the LLM names the genre of a piece better than chance." in claims
+    assert "llmmusic zeroshot run --base-url https://api.openai.com/v1 --model gpt-4o" in claims
+    intro = (html_dir / "intro.html").read_text(encoding="utf-8")
+    article = intro[intro.index('id="main-content"'):]
+    assert article.index("the-paper-s-claims-in-short") < article.index('id="what-the-book-found"')
+    assert "A CNN trained only on LLM-MIDI classifies genre" in re.sub(r"<[^>]+>", "", article)
+
+
 def _write_results(rows: list[dict], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
