@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from llmmusic import atomic
-from llmmusic.data.dataset import MANIFEST, PARAMS, ManifestRow, load_manifest, load_params, midi_relpath, valid_rows
+from llmmusic.data.dataset import (MANIFEST, PARAMS, ManifestRow, load_manifest, load_params, midi_relpath, taxonomy_of,
+                                   valid_rows)
 from llmmusic.data.midi import midi_bytes, midi_to_piece
 from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
-from llmmusic.data.taxonomy import get_taxonomy
 from llmmusic.errors import DataError
 
 STEP = TICKS_PER_BAR // 16  # a sixteenth note
@@ -76,8 +76,7 @@ def make_scale_fixture(source: str | Path, out: str | Path, per_combination: int
     rows = valid_rows(load_manifest(source))
     if rows.empty:
         raise DataError(f"{source}: no valid pieces to build a fixture from")
-    params = load_params(source)
-    tax = get_taxonomy(params.get("taxonomy", "paper"))
+    tax = taxonomy_of(source)
     grid = [(g, s) for g in tax.genres if genres is None or g in genres for s in tax.styles]
     wanted = {"fixture": True, "source": source.name, "taxonomy": tax.name, "per_combination": per_combination,
               "seed": seed, "genres": genres}

@@ -13,9 +13,8 @@ import pandas as pd
 
 from llmmusic import atomic
 from llmmusic.generation.cache import CallCache
-from llmmusic.data.dataset import CACHE, RUNS, load_manifest, load_params, read_manifest_rows, valid_rows
+from llmmusic.data.dataset import CACHE, RUNS, load_manifest, load_params, read_manifest_rows, taxonomy_of, valid_rows
 from llmmusic.generation.server import MODELS
-from llmmusic.data.taxonomy import get_taxonomy
 
 
 def folder_size(path: Path) -> int:
@@ -29,7 +28,7 @@ def dataset_summary(dataset_dir: str | Path) -> dict:
     manifest = load_manifest(dataset_dir)
     params = load_params(dataset_dir)
     valid = valid_rows(manifest)
-    tax = get_taxonomy(params.get("taxonomy", "paper"))
+    tax = taxonomy_of(dataset_dir)
     per_combo = valid.groupby(["genre", "style"]).size() if not valid.empty else pd.Series(dtype=int)
     counts = [int(per_combo.get((g, s), 0)) for g, s in tax.combinations()]
     replies = manifest[manifest["status"] != "error"]
