@@ -93,3 +93,9 @@ def test_a_fixture_dataset_is_refused(tmp_path):
     (fixture / "dataset.json").write_text(json.dumps({"fixture": True}))
     with pytest.raises(ValueError, match="scale fixture"):
         C.collect(tmp_path / "none", {str(fixture): tmp_path / "results.jsonl"})
+
+
+def test_a_missing_figure_is_shown_as_missing_beside_the_ones_measured():
+    claim = next(c for c in C.CLAIMS if c.id == "cnn-style-vs-published")
+    page = C.claims_markdown([C.judge(claim, "d", {})])
+    assert "cnn:llm-style: not measured yet; published:MusicBERT-base/style: 0.645" in page and MISSING in page

@@ -209,14 +209,14 @@ class Finding:
 
     claim: Claim
     dataset: str
-    figures: list[Figure] = field(default_factory=list)
+    figures: list[Figure | None] = field(default_factory=list)  # one per evidence id, None while unmeasured
     verdict: str = MISSING
 
 
 def judge(claim: Claim, dataset: str, figures: Mapping[tuple[str, str], Figure]) -> Finding:
     """The verdict on ``claim`` for ``dataset`` (``not measured yet`` while a figure is missing)."""
     found = [figures.get((e, dataset)) or _published(e) for e in claim.evidence]
-    finding = Finding(claim, dataset, [f for f in found if f is not None])
+    finding = Finding(claim, dataset, found)
     if any(f is None for f in found):
         return finding
     if claim.test == "above_chance":
@@ -248,8 +248,8 @@ def claims_markdown(found: Sequence[Finding]) -> str:
     lines = [RULE, "", "| claim (Shin & Kaneko 2025) | dataset | figures | chance | verdict | from |",
              "|---|---|---|---|---|---|"]
     for f in found:
-        figures = "; ".join(f"{e}: {fig.text()}" for e, fig in zip(f.claim.evidence, f.figures)) or "-"
-        chance = next((f"{fig.chance:.3f}" for fig in f.figures if fig.chance is not None), "-")
+        figures = "; ".join(f"{e}: {fig.text() if fig else 'not measured yet'}" for e, fig in zip(f.claim.evidence, f.figures))
+        chance = next((f"{fig.chance:.3f}" for fig in f.figures if fig is not None and fig.chance is not None), "-")
         lines.append(f"| {_cell(f.claim.statement)} | {DATASET_NAMES.get(f.dataset, f.dataset)} | {_cell(figures)} | "
                      f"{chance} | **{f.verdict}** | {{doc}}`/book/executed/{f.claim.where}` |")
     lines += ["", "To re-test a claim on another model (an OpenAI key in `OPENAI_API_KEY`, or any OpenAI-compatible "
