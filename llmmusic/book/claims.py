@@ -245,13 +245,16 @@ RULE = ("**Verdict rule** (95 % intervals): *supported* when the intervals are a
 
 def claims_markdown(found: Sequence[Finding]) -> str:
     """The full claims page body: one row per claim and dataset, with figures, verdict, source and command."""
-    lines = [RULE, "", "| claim (Shin & Kaneko 2025) | dataset | figures | chance | verdict | from |",
-             "|---|---|---|---|---|---|"]
+    lines = [RULE, "", "| claim (Shin & Kaneko 2025), and where it is measured | dataset | figures | chance | verdict |",
+             "|---|---|---|---|---|"]
+    shown: set[str] = set()
     for f in found:
         figures = "; ".join(f"{e}: {fig.text() if fig else 'not measured yet'}" for e, fig in zip(f.claim.evidence, f.figures))
         chance = next((f"{fig.chance:.3f}" for fig in f.figures if fig is not None and fig.chance is not None), "-")
-        lines.append(f"| {_cell(f.claim.statement)} | {DATASET_NAMES.get(f.dataset, f.dataset)} | {_cell(figures)} | "
-                     f"{chance} | **{f.verdict}** | {{doc}}`/book/executed/{f.claim.where}` |")
+        claim = "" if f.claim.id in shown else f"{_cell(f.claim.statement)} ({{doc}}`/book/executed/{f.claim.where}`)"
+        shown.add(f.claim.id)
+        lines.append(f"| {claim} | {DATASET_NAMES.get(f.dataset, f.dataset)} | {_cell(figures)} | {chance} | "
+                     f"**{f.verdict}** |")
     lines += ["", "To re-test a claim on another model (an OpenAI key in `OPENAI_API_KEY`, or any OpenAI-compatible "
               "server with `--base-url`):", ""]
     for claim in dict.fromkeys(f.claim for f in found):
