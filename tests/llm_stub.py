@@ -37,6 +37,11 @@ def _events(n: int, low: int, drums: bool = False) -> list[list[int]]:
 
 PIECE = {"melody": _events(16, 60), "chords": _events(8, 48), "bass": _events(8, 36), "rhythm": _events(16, 36, True)}
 ZEROSHOT_MARK = "Here is a piece of music in JSON form"
+#: Replies of the ``plan`` variant: its plan call, then its compose call (``bars`` with a drum groove).
+PLAN = {"sound": "bright", "tempo": 132, "key": "D major", "progression": "D G A D", "drums": "backbeat",
+        "bass": "roots", "melody": "stepwise"}
+BARS = {"bars": [["D", [["F#4", 1, 4], ["A4", 5, 4]], [["D2", 1, 16]]]] * 8,
+        "drums": [["kick", "x...x...x...x..."], ["snare", "....x.......x..."]]}
 
 
 def completion(content: str, finish_reason: str = "stop", usage: dict[str, int] | None = None) -> dict[str, Any]:

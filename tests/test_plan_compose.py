@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import pytest
-from llm_stub import StubLLM
+from llm_stub import BARS, PLAN, StubLLM
 
 from llmmusic.data.dataset import read_manifest_rows
 from llmmusic.generation.generate import Generator
@@ -13,10 +13,6 @@ from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
 from llmmusic.data.midi import midi_to_piece
 
-PLAN = {"sound": "bright", "tempo": 132, "key": "D major", "progression": "D G A D", "drums": "backbeat",
-        "bass": "roots", "melody": "stepwise"}
-BARS = {"bars": [["D", [["F#4", 1, 4], ["A4", 5, 4]], [["D2", 1, 16]]]] * 8,
-        "drums": [["kick", "x...x...x...x..."], ["snare", "....x.......x..."]]}
 
 
 @pytest.fixture
