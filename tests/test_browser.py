@@ -122,9 +122,10 @@ class Chromium:
             self.events.append(message)
         raise TimeoutError(f"{method}: no answer in {timeout_s} s")
 
-    def wait_event(self, method: str, timeout_s: float = 60) -> None:
+    def wait_event(self, method: str, timeout_s: float = 60, after: int = 0) -> None:
+        """Wait until ``method`` is among the events (from index ``after`` on)."""
         end = time.monotonic() + timeout_s
-        while not any(e.get("method") == method for e in self.events):
+        while not any(e.get("method") == method for e in self.events[after:]):
             if time.monotonic() > end:
                 raise TimeoutError(f"no {method} in {timeout_s} s")
             message = self._receive(0.5)
@@ -140,9 +141,17 @@ class Chromium:
                 self.events.append(message)
 
     def open(self, url: str) -> None:
+        """Navigate and wait for the load, following a client-side redirect (``index.html`` is a meta refresh
+        to the intro) until the page stays: scripts then run in the page that is shown, not in one going away."""
         self.events = []
         self.call("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
+        for _ in range(5):
+            seen = len(self.events)
+            self.drain(0.5)
+            if not any(e.get("method") == "Page.frameStartedLoading" for e in self.events[seen:]):
+                return
+            self.wait_event("Page.loadEventFired", after=seen)
 
     def evaluate(self, expression: str, timeout_s: float = 60) -> Any:
         """The value of a JavaScript expression (awaited if it is a promise)."""
