@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -58,8 +59,9 @@ print(json.dumps({"wall_s": round(time.perf_counter() - start, 1), "peak_rss_mb"
 def run_chapter(number: str, fixture: Path, params: list[tuple[str, str]], out: Path) -> dict:
     """One chapter in a fresh child process on the fixture: its wall time, status and peak memory."""
     values = {"raw": {"dataset": str(fixture)}, "params": dict(params)}
+    env = {**os.environ, "LLMMUSIC_BOOK_EXECUTED": str(out)}  # records, media and results beside the fixture
     proc = subprocess.run([sys.executable, "-c", CHILD, number, str(out), json.dumps(values)], cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
     try:
         measured = json.loads(last)
