@@ -173,11 +173,9 @@ def chapter_figures(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
         for row in (rec.get("extra") or {}).get("headline") or []:
             if "id" not in row or "dataset" not in row or _num(row.get("value")) is None:
                 continue
-            chance = row.get("chance")
             out[(row["id"], str(row["dataset"]))] = Figure(
                 float(row["value"]), _num(row.get("low")), _num(row.get("high")),
-                None if row.get("n") is None else int(row["n"]),
-                _num(chance) if not isinstance(chance, str) else _num(row.get("chance_value")),
+                None if row.get("n") is None else int(row["n"]), _num(row.get("chance")),
                 f"chapter {rec['notebook'][:2]}: {row.get('finding', row['id'])}")
     return out
 

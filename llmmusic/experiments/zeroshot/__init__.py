@@ -43,7 +43,7 @@ from llmmusic.experiments.zeroshot.example import (FORCED_LABEL, PROBE_MESSAGES,
                                                    show_messages)
 from llmmusic.experiments.zeroshot.experiment import (DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_PIN, DEFAULT_RESULTS,
                                                       RESULTS_NAME, Clip, ZeroShotRun, chapter_results,
-                                                      current_results, results_beside, run_experiment)
+                                                      current_results, run_experiment)
 from llmmusic.experiments.zeroshot.items import (SET_NAMES, EvalSet, Item, Task, build_sets, llm_midi_items,
                                                  read_items, standard_tasks, user_folder_items)
 from llmmusic.experiments.zeroshot.plots import confusion_figures, plot_accuracy, plot_answer_prior
@@ -65,7 +65,7 @@ __all__ = [
     "build_sets", "censored", "classify", "concentration", "confusion_figures", "eval_scores", "forced_logprob",
     "forced_score", "forced_tables", "label_grammar", "label_schema", "llm_midi_items", "merge_results",
     "mode_agreement", "parse_answer", "parse_methods", "piece_json", "plot_accuracy", "plot_answer_prior",
-    "read_items", "read_result_rows", "read_results", "results_beside", "chapter_results", "current_results", "run_experiment", "run_items", "run_sets",
+    "read_items", "read_result_rows", "read_results", "chapter_results", "current_results", "run_experiment", "run_items", "run_sets",
     "score_reply", "show_messages", "standard_tasks", "summarize", "summarize_results", "throughput", "top_n",
     "user_folder_items", "write_results",
 ]

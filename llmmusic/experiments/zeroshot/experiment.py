@@ -32,11 +32,6 @@ RESULTS_NAME = "results.jsonl"
 DEFAULT_RESULTS = DEFAULT_DIR / RESULTS_NAME
 
 
-def results_beside(cache: str | Path | None) -> Path:
-    """The results file in the folder of a call cache (``None``: :data:`DEFAULT_RESULTS`)."""
-    return Path(cache).parent / RESULTS_NAME if cache else DEFAULT_RESULTS
-
-
 def chapter_results() -> Path:
     """Where chapter 3 writes its results in a book build (``<executed>/results/zeroshot.jsonl``), so that a
     quick build never rewrites the committed run in ``data/zeroshot`` (``llmmusic zeroshot run`` makes that)."""
