@@ -86,14 +86,16 @@ def make_scale_fixture(source: str | Path, out: str | Path, per_combination: int
     pieces = {}
     for row in rows.itertuples(index=False):
         pieces.setdefault((row.genre, row.style), []).append(row)
-    lines = []
+    lines, read = [], {}  # each source piece is read once, however many songs copy it
     for genre, style in grid:
         pool = pieces.get((genre, style)) or [r for (g, _), rs in sorted(pieces.items()) if g == genre for r in rs] \
             or [r for rs in pieces.values() for r in rs]
         for index in range(per_combination):
             base = pool[index % len(pool)]
             shift, rotate = _draw(seed, genre, style, index)
-            piece = variant(midi_to_piece(source / base.path), shift, rotate)
+            if base.path not in read:
+                read[base.path] = midi_to_piece(source / base.path)
+            piece = variant(read[base.path], shift, rotate)
             rel = midi_relpath(genre, style, index)
             data = midi_bytes(piece)
             atomic.write_bytes(out / rel, data)
