@@ -155,13 +155,13 @@ def top_k_accuracy(y_true: Sequence[Truth], scores: np.ndarray, labels: Sequence
         y_true: labels or sets of acceptable labels.
         scores: array (n_items, n_labels), higher = better.
         labels: the column labels of ``scores``.
-        k: how many top labels count.
+        k: how many top labels count (beyond ``len(labels)``: all of them).
     Returns:
-        top-k accuracy in [0, 1].
+        top-k accuracy in [0, 1]; an item whose true label is not in ``labels`` is never a hit.
     """
     if len(y_true) == 0:
         return float("nan")
-    return float(np.mean(ranks_from_scores(y_true, scores, labels) <= k))
+    return float(np.mean(ranks_from_scores(y_true, scores, labels) <= min(k, len(labels))))
 
 
 def confusion(y_true: Sequence[Truth], y_pred: Sequence[str], labels: Sequence[str]) -> pd.DataFrame:
@@ -314,11 +314,12 @@ def classification_report(y_true: Sequence[Truth], y_pred: Sequence[str], labels
     rep["per_class"] = per_class(y_true, y_pred, labels).to_dict(orient="index")
     if scores is not None and len(y_true):
         ranks = ranks_from_scores(y_true, scores, labels)
-        rep["top1"] = float(np.mean(ranks <= 1))
-        rep["top3"] = float(np.mean(ranks <= 3))
+        k1, k3 = min(1, len(labels)), min(3, len(labels))  # rank len(labels) + 1 (label absent) is no hit
+        rep["top1"] = float(np.mean(ranks <= k1))
+        rep["top3"] = float(np.mean(ranks <= k3))
         rep["mean_rank"] = float(np.mean(ranks))
         if n_boot:
-            rep["top3_ci"] = bootstrap_ci(list(ranks), list(ranks), lambda r, _: float(np.mean(np.asarray(r) <= 3)),
+            rep["top3_ci"] = bootstrap_ci(list(ranks), list(ranks), lambda r, _: float(np.mean(np.asarray(r) <= k3)),
                                           n=n_boot, seed=seed)
     return rep
 
