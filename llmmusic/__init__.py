@@ -23,8 +23,8 @@ The folders follow the data path, stage by stage:
     ``baselines`` (hand-made features + scikit-learn), ``metrics`` (accuracy, F1, MAP, HITS@k,
     bootstrap intervals).
 ``experiments/`` -- the paper's three experiments, each with one ``experiment.py`` driver that the
-    chapter, the lab and the command line call: ``zeroshot/``, ``cnn/``, ``melody/``; and
-    ``torch_setup`` (device and threads).
+    chapter, the lab and the command line call: ``zeroshot/``, ``cnn/``, ``melody/``; ``repeats`` (the CNN
+    and melody drivers over seeds, their summaries); and ``torch_setup`` (device and threads).
 ``book/`` -- the executable book
     ``runner`` (the one notebook runner, for chapters and labs), ``notebook``, ``parameters``,
     ``chapters``, ``build``, ``pages``, ``toc``, ``cell_progress``, ``provenance`` and ``inputs`` (what made

@@ -75,7 +75,7 @@ from IPython.display import Markdown, display
 
 from llmmusic.analysis import metrics
 from llmmusic.book.provenance import Provenance, notice
-from llmmusic.experiments import cnn
+from llmmusic.experiments import cnn, repeats
 from llmmusic.experiments.zeroshot import current_results
 
 # %%
@@ -84,7 +84,8 @@ dataset_dir, human_dir, labels_path = exp.sources.dataset_dir, exp.sources.human
 prov = Provenance("04_cnn_classification",
                   inputs={"dataset": dataset_dir, "human_midi": human_dir, "lakh_labels": labels_path,
                           "lakh_folder": Path(lakh_dir) if lakh_dir else None,
-                          "zeroshot": Path(zeroshot_dir) / "results.jsonl" if zeroshot_dir else current_results()})
+                          "zeroshot": Path(zeroshot_dir) / "results.jsonl" if zeroshot_dir else current_results(),
+                          "repeats": repeats.results_path(dataset_dir, "cnn")})
 print(exp.describe())
 
 # %% [markdown]
@@ -275,6 +276,28 @@ for mistake in mistakes[:n_examples]:
     prov.audio(mistake.path, mistake.name, caption=mistake.caption)
 if not mistakes:
     notice("The CNN made no genre mistake on the test split.")
+
+# %% [markdown]
+# ## Across seeds
+#
+# Everything above is one run: one split of the pieces and one initialisation of the weights. The
+# committed repeats of this experiment (`llmmusic repeat cnn`) run it again with other seeds, each a
+# different split and initialisation, with the chapter's default parameters; this cell only reads their
+# results file, whatever this chapter's parameters. Per metric: each seed's value, the mean, standard
+# deviation and range across seeds, and the value pooled over the test items of all seeds with its 95 %
+# bootstrap interval. The pooled interval counts each seed's items separately (every seed's model scores
+# the same human files), so it speaks of the items; the spread across seeds is what another split and
+# initialisation changes. The claims page uses the pooled figures.
+
+# %%
+spread = repeats.spread(dataset_dir, "cnn")
+if spread is None:
+    notice(repeats.missing_note(dataset_dir, "cnn"))
+else:
+    prov.table(spread.table().round(3), "repeats", caption=spread.caption())
+    fig, ax = spread.figure()
+    prov.figure(fig, "repeats_strip", caption="Each seed's value (dots), the mean over seeds (red) and the pooled "
+                                              "95 % interval (blue), beside chance (x).")
 
 # %% [markdown]
 # ## In numbers

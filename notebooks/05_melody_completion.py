@@ -76,6 +76,7 @@ from IPython.display import Markdown, display
 from llmmusic.book.provenance import Provenance, notice
 from llmmusic.data.corpora import shared_data_dir
 from llmmusic.data.dataset import pick_dataset
+from llmmusic.experiments import repeats
 from llmmusic.experiments.melody import MelodyTokenizer
 from llmmusic.experiments.melody import experiment as X
 from llmmusic.experiments.melody import plots as P
@@ -88,7 +89,8 @@ shared = shared_data_dir()
 folk_dir = Path(music21.__file__).parent / "corpus"
 prov = Provenance("05_melody_completion",
                   inputs={"dataset": dataset_dir, "pop909": shared / "pop909" if shared else None,
-                          "folk_essen": folk_dir / "essenFolksong", "folk_oneills": folk_dir / "oneills1850"})
+                          "folk_essen": folk_dir / "essenFolksong", "folk_oneills": folk_dir / "oneills1850",
+                          "repeats": repeats.results_path(dataset_dir, "melody") if dataset_dir else None})
 
 # %%
 config = X.DataConfig(dataset=str(dataset_dir) if dataset_dir else None, phrase_bars=phrase_bars,
@@ -223,6 +225,26 @@ display(Markdown(f"Measured in this run, with the model trained on **{train_corp
                  f"({len(corpus.splits['train'])} training songs) and ranking by the mean "
                  f"log-probability per token: {R.gap_sentence(gaps['mean'])}. "
                  f"By the summed log-probability: {R.gap_sentence(gaps['sum'])}."))
+
+# %% [markdown]
+# ### Across seeds
+#
+# The numbers above come from one split of the songs and one initialisation of the weights. The committed
+# repeats (`llmmusic repeat melody`) train on LLM-MIDI again with other seeds, each a different split of
+# every corpus, initialisation and query sample, with the chapter's default parameters; this cell only reads
+# their results file, whatever this chapter's parameters. Per metric (the transformer, mean log-probability
+# per token): each seed's value, the mean, standard deviation and range across seeds, and the value pooled over
+# the queries of all seeds with its 95 % bootstrap interval. The claims page uses the pooled figures.
+
+# %%
+spread = repeats.spread(dataset_dir, "melody")
+if spread is None:
+    notice(repeats.missing_note(dataset_dir, "melody"))
+else:
+    prov.table(spread.table().round(3), "repeats", caption=spread.caption())
+    fig, ax = spread.figure()
+    prov.figure(fig, "repeats_strip", caption="Each seed's value (dots), the mean over seeds (red) and the pooled "
+                                              "95 % interval (blue), beside chance (x).")
 
 # %%
 prov.summary(R.summary_lines(gaps["mean"], train_corpus),

@@ -99,3 +99,47 @@ def test_a_missing_figure_is_shown_as_missing_beside_the_ones_measured():
     claim = next(c for c in C.CLAIMS if c.id == "cnn-style-vs-published")
     page = C.claims_markdown([C.judge(claim, "d", {})])
     assert "cnn:llm-style: not measured yet; published:MusicBERT-base/style: 0.645" in page and MISSING in page
+
+
+def _repeats_file(folder: Path, dataset: str, correct: list[int], n: int = 100) -> Path:
+    path = folder / dataset / "cnn.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"kind": "cnn", "seed": s, "params": {"dataset": dataset}, "seconds": 1.0,
+             "metrics": {"cnn:llm-genre": {"measure": "accuracy", "value": k / n, "n": n, "low": None, "high": None,
+                                           "chance": 1 / 13, "correct": k}}} for s, k in enumerate(correct)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_repeats_over_seeds_replace_the_single_run_with_the_pooled_interval(tmp_path):
+    executed, repeats_dir = tmp_path / "executed", tmp_path / "repeats"
+    executed.mkdir()
+    results = _write_results(tmp_path / "zs" / "results.jsonl", _zeroshot_rows(40, 20))
+    single = {"id": "cnn:llm-genre", "dataset": "d", "finding": "CNN genre", "value": 0.079, "low": 0.032,
+              "high": 0.127, "n": 126, "chance": 1 / 13}
+    _chapter_record(executed, [single])
+    claim = next(c for c in C.CLAIMS if c.id == "cnn-genre-above-chance")
+
+    one_run = C.collect(executed, {"d": results}, repeats_dir)
+    assert one_run[("cnn:llm-genre", "d")].seeds is None
+    assert C.judge(claim, "d", one_run).verdict == NOT_SUPPORTED  # narrow enough, overlapping chance
+
+    _repeats_file(repeats_dir, "d", [10, 12, 9, 11, 13])  # 55 of 500 items over 5 seeds
+    pooled = C.collect(executed, {"d": results}, repeats_dir)[("cnn:llm-genre", "d")]
+    assert pooled.value == pytest.approx(55 / 500) and pooled.n == 500 and pooled.seeds == 5
+    assert pooled.lo < 0.11 < pooled.hi and pooled.half_width < 0.04 and pooled.chance == pytest.approx(1 / 13)
+    assert pooled.text().endswith("(n=500, 5 seeds)")
+    assert C.judge(claim, "d", {("cnn:llm-genre", "d"): pooled}).verdict == SUPPORTED  # the pooled interval decides
+
+    page = C.write_claims(executed, {"d": results}, repeats_dir)[0].read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| The CNN trained on LLM-MIDI classifies held-out"))
+    assert "(n=500, 5 seeds)" in row and f"**{SUPPORTED}**" in row and "pool the test items" in page
+    assert "0.079" not in row  # the single run is replaced
+
+
+def test_without_repeats_the_page_says_nothing_about_seeds(tmp_path):
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    results = _write_results(tmp_path / "zs" / "results.jsonl", _zeroshot_rows(40, 20))
+    page = C.write_claims(executed, {"d": results}, tmp_path / "no-repeats")[0].read_text()
+    assert "seeds" not in page

@@ -8,7 +8,10 @@ Generated when the book is built (``book/executed/claims.md``, and a short form 
   else free-text answers;
 * CNN and melody figures come from the headline rows the executed chapters record with
   :meth:`llmmusic.book.provenance.Provenance.summary`: a row that carries an ``id`` (e.g.
-  ``cnn:llm-genre``) and a ``dataset`` is evidence for the claims that name that id.
+  ``cnn:llm-genre``) and a ``dataset`` is evidence for the claims that name that id;
+* where a dataset has repeats over seeds (``data/repeats/<dataset>/<kind>.jsonl``, written by
+  ``llmmusic repeat``; :mod:`llmmusic.experiments.repeats`), the CNN and melody figures are instead the
+  value and 95 % interval pooled over every seed's items, and say how many seeds they pool.
 
 The rule (:func:`above_chance`, :func:`exceeds`), on 95 % intervals: a claim that a figure beats chance
 (or another figure) is **supported** when the intervals are apart in the claimed direction, **not
@@ -24,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from llmmusic.paths import ROOT
 
@@ -59,6 +63,7 @@ class Figure:
     n: int | None = None
     chance: float | None = None
     source: str = ""
+    seeds: int | None = None  # pooled over this many seeds (None: one run)
 
     @property
     def lo(self) -> float:
@@ -73,9 +78,11 @@ class Figure:
         return (self.hi - self.lo) / 2
 
     def text(self) -> str:
-        """``0.154 [0.077, 0.244] (n=78)``."""
+        """``0.154 [0.077, 0.244] (n=78)``; pooled over seeds: ``0.154 [0.120, 0.190] (n=390, 5 seeds)``."""
         interval = "" if self.low is None else f" [{self.lo:.3f}, {self.hi:.3f}]"
-        return f"{self.value:.3f}{interval}" + ("" if self.n is None else f" (n={self.n})")
+        size = [f"n={self.n}"] if self.n is not None else []
+        size += [f"{self.seeds} seeds"] if self.seeds is not None else []
+        return f"{self.value:.3f}{interval}" + (f" ({', '.join(size)})" if size else "")
 
 
 def exceeds(a: Figure, b: Figure, max_half_width: float = DECISIVE_HALF_WIDTH) -> str:
@@ -180,8 +187,23 @@ def chapter_figures(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
     return out
 
 
-def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None) -> dict[tuple[str, str], Figure]:
-    """Every figure the claims can use, keyed by (evidence id, dataset label)."""
+def repeat_figures(dataset: str, repeats_dir: str | Path | None = None) -> dict[tuple[str, str], Figure]:
+    """``{(metric id, dataset): Figure}`` pooled over the seeds of ``dataset``'s repeats files (none if absent)."""
+    from llmmusic.experiments.repeats import KINDS, REPEATS_DIR, pooled_figures
+
+    out = {}
+    for kind in KINDS:
+        path = Path(repeats_dir if repeats_dir is not None else REPEATS_DIR) / Path(dataset).name / f"{kind}.jsonl"
+        for ident, f in pooled_figures(path).items():
+            out[(ident, dataset)] = Figure(float(f["value"]), _num(f["low"]), _num(f["high"]), f["n"],
+                                           _num(f["chance"]), f"{f['seeds']} seeds pooled, {_rel(path)}", f["seeds"])
+    return out
+
+
+def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None,
+            repeats_dir: str | Path | None = None) -> dict[tuple[str, str], Figure]:
+    """Every figure the claims can use, keyed by (evidence id, dataset label); figures pooled over seeds
+    (:func:`repeat_figures`, from ``repeats_dir``, default ``data/repeats``) replace a chapter's single run."""
     from llmmusic.book.provenance import load_records
 
     executed_dir = Path(executed_dir)
@@ -189,6 +211,7 @@ def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None)
     for dataset, path in (zeroshot_results() if results is None else results).items():
         refuse_fixture(dataset)
         figures.update(zeroshot_figures(Path(path), dataset))
+        figures.update(repeat_figures(str(dataset), repeats_dir))
     return figures
 
 
@@ -243,8 +266,14 @@ RULE = ("**Verdict rule** (95 % intervals): *supported* when the intervals are a
 
 def claims_markdown(found: Sequence[Finding]) -> str:
     """The full claims page body: one row per claim and dataset, with figures, verdict, source and command."""
-    lines = [RULE, "", "| claim (Shin & Kaneko 2025), and where it is measured | dataset | figures | chance | verdict |",
-             "|---|---|---|---|---|"]
+    pooled = sorted({fig.seeds for f in found for fig in f.figures if fig is not None and fig.seeds})
+    lines = [RULE, ""]
+    if pooled:
+        lines += [("Figures marked *k seeds* pool the test items of k repeats of the experiment (each seed another "
+                   "split and initialisation; `llmmusic repeat`): n counts the items of all seeds, and the interval "
+                   "is a bootstrap over them. Unmarked figures are one run."), ""]
+    lines += ["| claim (Shin & Kaneko 2025), and where it is measured | dataset | figures | chance | verdict |",
+              "|---|---|---|---|---|"]
     shown: set[str] = set()
     for f in found:
         figures = "; ".join(f"{e}: {fig.text() if fig else 'not measured yet'}" for e, fig in zip(f.claim.evidence, f.figures))
@@ -253,8 +282,8 @@ def claims_markdown(found: Sequence[Finding]) -> str:
         shown.add(f.claim.id)
         lines.append(f"| {claim} | {DATASET_NAMES.get(f.dataset, f.dataset)} | {_cell(figures)} | {chance} | "
                      f"**{f.verdict}** |")
-    lines += ["", "To re-test a claim on another model (an OpenAI key in `OPENAI_API_KEY`, or any OpenAI-compatible "
-              "server with `--base-url`):", ""]
+    lines += ["", ("To re-test a claim on another model (an OpenAI key in `OPENAI_API_KEY`, or any OpenAI-compatible "
+                   "server with `--base-url`):"), ""]
     for claim in dict.fromkeys(f.claim for f in found):
         lines.append(f"- *{claim.statement}* `{claim.command}`")
     return "\n".join(lines) + "\n"
@@ -271,13 +300,14 @@ def short_markdown(found: Sequence[Finding]) -> str:
     return "\n".join(lines) + "\n\nThe rule, every figure and its source: [the claims page](claims.md).\n"
 
 
-def write_claims(executed_dir: str | Path, results: Mapping[str, Path] | None = None) -> list[Path]:
+def write_claims(executed_dir: str | Path, results: Mapping[str, Path] | None = None,
+                 repeats_dir: str | Path | None = None) -> list[Path]:
     """Write both pages into ``executed_dir`` (atomically); ``results``: dataset label -> zero-shot results
-    file (default :func:`zeroshot_results`). Returns the pages' paths."""
+    file (default :func:`zeroshot_results`); ``repeats_dir``: see :func:`collect`. Returns the pages' paths."""
     from llmmusic.atomic import write_text
 
     results = zeroshot_results() if results is None else results
-    found = findings(collect(executed_dir, results), datasets=tuple(results))
+    found = findings(collect(executed_dir, results, repeats_dir), datasets=tuple(results))
     pages = [(Path(executed_dir) / PAGE, claims_markdown(found)), (Path(executed_dir) / SHORT_PAGE, short_markdown(found))]
     for path, text in pages:
         write_text(path, text)

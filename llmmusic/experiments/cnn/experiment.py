@@ -7,7 +7,8 @@ the held-out LLM-MIDI results with feature baselines and chance, human MIDI (5 f
 pieces it got wrong and the summary lines. Each step runs once, when first asked for.
 :func:`train_checkpoint` and :func:`evaluate_checkpoint` are the command line's ``train`` and ``eval``.
 
-Used in: notebooks/04_cnn_classification.py, course/labs/lab4_cnn_classification.py, ``llmmusic cnn``.
+Used in: notebooks/04_cnn_classification.py, course/labs/lab4_cnn_classification.py, ``llmmusic cnn``,
+:mod:`llmmusic.experiments.repeats` (``llmmusic repeat cnn``).
 """
 
 from __future__ import annotations

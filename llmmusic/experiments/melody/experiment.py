@@ -12,7 +12,7 @@ The one driver of the experiment, in the order a run takes:
 run's splits.
 
 Used in: notebooks/05_melody_completion.py, course/labs/lab5_melody_completion.py,
-``llmmusic melody train|eval``, benchmarks/bench_melody.py.
+``llmmusic melody train|eval``, benchmarks/bench_melody.py, :mod:`llmmusic.experiments.repeats`.
 """
 
 from __future__ import annotations
