@@ -161,3 +161,12 @@ def test_a_file_that_is_no_cache_is_named(tmp_path):
     assert message.startswith(f"{path}: not a call cache")
     assert message.endswith("expected an SQLite file written by llmmusic (move it away to start an empty cache)")
     assert path.read_text().startswith("these are my notes")  # left as it was
+
+
+def test_a_connection_waits_a_minute_for_another_writer(tmp_path):
+    # a write locked by another process is retried for up to 60 s (sqlite3's default is 5 s), in WAL mode
+    cache = CallCache(tmp_path / "c.sqlite")
+    conn = cache._conn()
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (60_000,)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    cache.close()

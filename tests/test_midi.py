@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 
 import mido
 import pretty_midi
@@ -73,7 +74,7 @@ def test_official_writer_serialises_each_track():
     assert [(n.pitch, n.start) for n in back.chords] == [(60, 0), (64, 960), (67, 1920), (62, 2880)]
     # no track holds two sounding notes
     for notes in back.tracks().values():
-        assert all(a.end <= b.start for a, b in zip(notes, notes[1:]))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(notes))
     # non-overlapping tracks are unchanged
     assert back.bass == _piece().sorted().bass
 
@@ -102,11 +103,11 @@ def test_unknown_writer_and_foreign_file_are_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- read_midi
-import numpy as np  # noqa: E402
+import numpy as np
 
 from llmmusic.data.midi import MidiReadError
-from llmmusic.data.roles import _times_to_ticks, read_midi  # noqa: E402
-from llmmusic.data.piece import TICKS_PER_BAR  # noqa: E402
+from llmmusic.data.piece import TICKS_PER_BAR
+from llmmusic.data.roles import _times_to_ticks, read_midi
 
 
 def _band_file(path, resolution=220):
@@ -148,7 +149,7 @@ def _band_file(path, resolution=220):
     part("Pad", 3, 0, pad)
     part("FX", 4, 122, fx)
     mid.save(path)
-    to_ticks = lambda notes: sorted((p, round(s * 4) * 120, round(d * 4) * 120) for p, s, d in notes)  # noqa: E731
+    to_ticks = lambda notes: sorted((p, round(s * 4) * 120, round(d * 4) * 120) for p, s, d in notes)
     return {"rhythm": to_ticks(drums), "bass": to_ticks(bass), "melody": to_ticks(lead),
             "chords": to_ticks(pad + fx)}
 
@@ -305,3 +306,91 @@ def test_exact_writer_keeps_velocity_zero_notes():
                   bass=[Note(36, 480, 80, 0)], rhythm=[Note(35, 240, 100, 0)])
     back = midi_to_piece(piece_to_midi(piece))
     assert [(n.pitch, n.velocity) for n in back.melody] == [(60, 1), (62, 90)]
+
+
+# --------------------------------------------------------------------------------------------- tempo, key, details
+def _meta_events(track):
+    """(type, absolute tick) of the meta events of a mido track."""
+    events, now = [], 0
+    for m in track:
+        now += m.time
+        if m.is_meta:
+            events.append((m.type, now))
+    return events
+
+
+def test_tempo_and_key_are_written_and_read_back(tmp_path):
+    for key in ("C minor", "A minor", "D major"):  # key numbers 12, 21 and 2
+        piece = Piece(melody=[Note(72, 480, 100, 480)], chords=[Note(60, 960, 70, 0)], bass=[Note(36, 480, 90, 0)],
+                      rhythm=[Note(36, 240, 100, 0)], meta={"tempo_bpm": 96, "key": key})
+        path = tmp_path / f"{key}.mid"
+        pm = piece_to_midi(piece, path)
+        # at 96 BPM a quarter note lasts 60 / 96 = 0.625 s
+        assert pm.instruments[0].notes[0].start == pytest.approx(0.625)
+        back = midi_to_piece(path)
+        assert back.meta == {"path": str(path), "tempo_bpm": 96, "key": key}
+        assert back.melody == [Note(72, 480, 100, 480)]
+        mid = mido.MidiFile(path)
+        assert [m.tempo for m in mid.tracks[0] if m.type == "set_tempo"] == [625_000]
+        events = _meta_events(mid.tracks[0])
+        assert [e for e in events if e[0] in ("time_signature", "key_signature")] == [("time_signature", 0),
+                                                                                     ("key_signature", 0)]
+    # the paper's tempo and no key: nothing in meta (and no path for an object)
+    assert midi_to_piece(piece_to_midi(_piece())).meta == {}
+
+
+def test_official_writer_tempo_and_messages():
+    piece = Piece(melody=[Note(72, 480, 100, 240), Note(74, 480, 90, 960)], chords=[Note(60, 960, 70, 0)],
+                  bass=[Note(36, 480, 80, 0)], rhythm=[Note(36, 240, 100, 0), Note(38, 240, 100, 480)],
+                  meta={"tempo_bpm": 151})
+    mid = mido.MidiFile(file=io.BytesIO(midi_bytes(piece, "official")))
+    meta = [m for m in mid.tracks[0]]
+    assert [m.tempo for m in meta if m.type == "set_tempo"] == [397_350]  # int(60_000_000 / 151) = int(397350.99)
+    assert [(m.numerator, m.denominator) for m in meta if m.type == "time_signature"] == [(4, 4)]
+    assert meta[-1].type == "end_of_track" and meta[-1].time == 0
+    melody = [(m.type, m.note, m.velocity, m.channel, m.time) for m in mid.tracks[1] if m.type.startswith("note")]
+    # the first note 240 ticks in; the second 960 - (240 + 480) = 240 ticks after the first ends; note-offs velocity 0
+    assert melody == [("note_on", 72, 100, 0, 240), ("note_off", 72, 0, 0, 480),
+                      ("note_on", 74, 90, 0, 240), ("note_off", 74, 0, 0, 480)]
+    for track in mid.tracks[1:]:  # each track ends with its last note
+        assert track[-1].type == "end_of_track" and track[-1].time == 0
+    assert {m.channel for m in mid.tracks[4] if m.type in ("note_on", "note_off")} == {9}
+    assert midi_to_piece(piece_to_midi(piece, writer="official")).meta == {"tempo_bpm": 151}
+
+
+def test_exact_writer_returns_every_track_in_time_order():
+    pm = piece_to_midi(Piece(melody=[Note(72, 480, 100, 0)], chords=_piece().chords))
+    assert [i.name for i in pm.instruments] == ["melody", "chords", "bass", "rhythm"]  # empty tracks too
+    assert [n.pitch for n in pm.instruments[1].notes] == [60, 64, 67, 62]  # by start, then pitch
+    assert sha256(_piece()) == sha256(_piece(), "exact")
+
+
+def test_midi_to_piece_scales_other_resolutions():
+    # 240 ticks per quarter in the file: a quarter note on beat 2 is 480 ticks from 480 at 480 per quarter
+    pm = pretty_midi.PrettyMIDI(resolution=240)
+    inst = pretty_midi.Instrument(0, name="melody")
+    inst.notes.append(pretty_midi.Note(100, 72, 0.5, 1.0))
+    pm.instruments.append(inst)
+    assert midi_to_piece(pm).melody == [Note(72, 480, 100, 480)]
+
+
+def test_midi_read_errors_say_what_and_where(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"this is not a MIDI file")
+    with pytest.raises(MidiReadError) as err:
+        midi_to_piece(bad)
+    assert err.value.path == str(bad)
+    assert err.value.reason == "unreadable: OSError: MThd not found. Probably not a MIDI file"
+    pm = pretty_midi.PrettyMIDI()
+    pm.instruments.append(pretty_midi.Instrument(0, name="Violin"))
+    with pytest.raises(MidiReadError) as err:
+        midi_to_piece(pm)
+    assert err.value.reason == ("no instrument named one of ('melody', 'chords', 'bass', 'rhythm') (found "
+                                "['Violin']); use llmmusic.data.roles.read_midi for other MIDI files")
+    assert err.value.path == "<PrettyMIDI>" and str(err.value) == err.value.reason + " (<PrettyMIDI>)"
+    violin = tmp_path / "violin.mid"
+    pm.instruments[0].notes.append(pretty_midi.Note(80, 60, 0.0, 0.5))  # read back, an instrument needs a note
+    pm.write(str(violin))
+    with pytest.raises(MidiReadError) as err:
+        midi_to_piece(violin)
+    assert err.value.path == str(violin) and "(found ['Violin'])" in err.value.reason

@@ -8,8 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmmusic.generation.parse import CORRECTED_BOUNDS, PAPER_BOUNDS, ParseResult, parse_reply
 from llmmusic.data.piece import TRACKS, Note, Piece
+from llmmusic.generation.parse import (
+    CORRECTED_BOUNDS,
+    PAPER_BOUNDS,
+    ParseResult,
+    parse_reply,
+)
 
 GOOD = {"melody": [[60, 480, 100, 0], [62, 240, 90, 480]], "chords": [[48, 960, 80, 0]],
         "bass": [[36, 480, 100, 0]], "rhythm": [[35, 240, 110, 0], [42, 240, 70, 240]]}
@@ -33,8 +38,18 @@ REPAIRED = [
     (GOOD_JSON + "\nThis uses a I-IV-V progression.", ["trailing_prose"]),
     ("Sure! " + GOOD_JSON + " Hope you like it.", ["leading_prose", "trailing_prose"]),
     ("Format {pitch, duration}: " + GOOD_JSON, ["leading_prose"]),
+    ("`" + GOOD_JSON + "`", ["leading_prose", "trailing_prose"]),  # one character each side
+    (GOOD_JSON + "!", ["trailing_prose"]),
+    ("\n  " + GOOD_JSON + "\nEnjoy!", ["trailing_prose"]),  # white space before the JSON is no prose
+    ("Here you go: " + json.dumps({"song": {"tracks": GOOD}}), ["leading_prose", "nested_tracks"]),
     (GOOD_JSON.replace('"chords"', '// the harmony\n"chords"'), ["comments"]),
     (GOOD_JSON.replace('"bass"', '/* low end */ "bass"'), ["comments"]),
+    (GOOD_JSON.replace('"chords"', '# harmony\n"chords"').replace('"rhythm"', '// drums\n"rhythm"'), ["comments"]),
+    (GOOD_JSON.replace('"chords"', '/* harmony */ "chords"').replace('"rhythm"', '/* drums */ "rhythm"'), ["comments"]),
+    (GOOD_JSON.replace('"bass"', '/* low end *//* bass */"bass"'), ["comments"]),  # back to back, no space
+    (GOOD_JSON.replace('"chords"', '/**/ "chords"'), ["comments"]),  # empty
+    (GOOD_JSON[:-1] + " /* and so on", ["comments", "truncated"]),  # unterminated: runs to the end
+    ("Here: {// the song\n" + GOOD_JSON[1:] + " Enjoy", ["leading_prose", "trailing_prose", "comments"]),
     (GOOD_JSON.replace('"melody"', "'melody'"), ["single_quotes"]),
     (GOOD_JSON.replace("[60, 480, 100, 0]", "(60, 480, 100, 0)"), ["python_tuples"]),
     (TUPLES, ["single_quotes", "python_tuples"]),
@@ -47,9 +62,12 @@ REPAIRED = [
     (GOOD_JSON[:-1], ["truncated"]),
     ("```json\n" + TUPLES[:-1] + ", (3", ["code_fence", "single_quotes", "python_tuples", "truncated"]),
     (json.dumps(GOOD_JSON), ["json_string"]),
+    ("```json\n" + json.dumps(GOOD_JSON) + "\n```", ["code_fence", "json_string"]),
     (json.dumps({"tracks": GOOD}), ["nested_tracks"]),
     (json.dumps({"song": {"tracks": GOOD}, "title": "x"}), ["nested_tracks"]),
     (json.dumps({k.capitalize(): v for k, v in GOOD.items()}), ["track_key_case"]),
+    ("Format {pitch, duration}: " + json.dumps({k.capitalize(): v for k, v in GOOD.items()}),
+     ["leading_prose", "track_key_case"]),
     (json.dumps({**GOOD, "tempo": 120, "key": "C"}), ["extra_keys:2"]),
 ]
 
@@ -230,3 +248,151 @@ def test_valid_pieces_round_trip_strict_and_as_tuples(melody, chords, bass, rhyt
     assert strict.repairs == [] and strict.piece.to_dict() == piece.to_dict()
     tuples = parse_reply(text.replace("[[", "[(").replace("], [", "), (").replace("]]", ")]"))
     assert tuples.repairs == ["python_tuples"] and tuples.piece.to_dict() == piece.to_dict()
+
+
+# --------------------------------------------------------------------------------------------- edge cases
+def test_truncated_cuts_right_after_the_last_complete_track():
+    # the closing "}" is missing and prose follows at once: the cut after the rhythm track keeps both events
+    result = parse_reply(GOOD_JSON[:-1] + ". Hope you like it")
+    assert result.ok and result.repairs == ["truncated"] and result.piece.to_dict() == GOOD
+    # the prose is no bracket: it neither opens nor closes anything
+    xmas = parse_reply(GOOD_JSON[:-1] + "\nMerry Xmas")
+    assert xmas.ok and xmas.repairs == ["truncated"] and xmas.piece.to_dict() == GOOD
+
+
+def test_truncated_only_repairs_unterminated_replies():
+    # closed, but with a bare word as a value: not JSON, and nothing to cut
+    result = parse_reply(GOOD_JSON[:-1] + ', "tempo": X}')
+    assert result.failure == "not_json" and result.repairs == []
+
+
+def test_truncated_nested_tracks_keep_complete_events():
+    text = json.dumps({"tracks": GOOD})[:-3] + ", [5"  # cut inside the rhythm track, in its third event
+    result = parse_reply(text)
+    assert result.ok and result.repairs == ["truncated", "nested_tracks"] and result.piece.to_dict() == GOOD
+
+
+def test_tracks_are_looked_for_two_levels_down_only():
+    result = parse_reply(json.dumps({"a": {"b": {"c": GOOD}}}))
+    assert result.failure == "missing_track:melody"
+
+
+def test_unquoted_keys_leave_strings_alone():
+    # the string value holds "{x: y}": quoting its "key" would break the string
+    text = GOOD_JSON.replace('"melody"', "melody")[:-1] + ', "note": "{x: y}"}'
+    result = parse_reply(text)
+    assert result.ok and result.repairs == ["unquoted_keys", "extra_keys:1"] and result.piece.to_dict() == GOOD
+
+
+def test_string_numbers_with_a_fraction_are_rounded_half_up():
+    data = {**GOOD, "bass": [["36", "480.5", "99.5", "0"]]}
+    result = parse_reply(json.dumps(data))
+    assert result.ok and result.repairs == ["string_numbers", "rounded:2"]
+    assert result.piece.bass == [Note(36, 481, 100, 0)]
+
+
+def test_chord_objects_and_chord_sizes():
+    chords = [{"notes": [48, 52, 55], "duration": 960, "velocity": 80, "start": 0},  # "notes": the pitch list
+              [[43], 960, 80, 960],  # a one-pitch list is a note
+              [list(range(60, 72)), 960, 80, 1920],  # 12 pitches: the most allowed
+              [list(range(60, 73)), 960, 80, 2880]]  # 13: dropped
+    result = parse_reply(json.dumps({**GOOD, "chords": chords}), chords_as_lists=True)
+    assert result.ok and result.repairs == ["object_events", "dropped_events:chords:1"]
+    assert [(n.pitch, n.start) for n in result.piece.chords] == (
+        [(48, 0), (52, 0), (55, 0), (43, 960)] + [(p, 1920) for p in range(60, 72)])
+
+
+def test_clamp_counts_pitch_and_drum_apart():
+    data = {**GOOD, "melody": [[130, 480, 100, 0]], "rhythm": [[60, 240, 110, 0], [20, 240, 110, 240]]}
+    result = parse_reply(json.dumps(data))
+    assert result.ok and result.repairs == ["clamped:pitch:1", "clamped:drum:2"]
+
+
+def test_strings_with_escaped_quotes_and_braces_are_skipped_whole():
+    # the title holds an escaped quote, a "}" and ends in an escaped quote: no brace of it counts
+    result = parse_reply("Here it is: " + json.dumps({"title": 'a "}"', **GOOD}))
+    assert result.ok and result.repairs == ["leading_prose", "extra_keys:1"] and result.piece.to_dict() == GOOD
+
+
+def test_single_quoted_strings_empty_or_with_an_escaped_apostrophe():
+    for title in ("''", "'Don\\'t stop'"):
+        result = parse_reply(TUPLES.replace("{", "{'title': " + title + ", ", 1))
+        assert result.ok and result.repairs == ["single_quotes", "python_tuples", "extra_keys:1"], title
+        assert result.piece.to_dict() == GOOD
+
+
+def test_the_single_quotes_repair_leaves_double_quoted_strings_alone():
+    # \' is no JSON escape; in a double-quoted string it is not repaired
+    result = parse_reply(GOOD_JSON[:-1] + ', "title": "Don\\\'t stop"}')
+    assert result.failure == "not_json" and result.repairs == []
+
+
+def test_prose_with_a_brace_before_object_events():
+    # the JSON's "{" is the last one before the first track name, not the last "{" of the reply
+    data = {**GOOD, "melody": [{"pitch": 60, "duration": 480, "velocity": 100, "start": 0}]}
+    result = parse_reply("Format {pitch, duration}: " + json.dumps(data))
+    assert result.ok and result.repairs == ["leading_prose", "object_events"]
+    assert result.piece.melody == [Note(60, 480, 100, 0)]
+
+
+def test_failures_keep_the_repairs_made_so_far():
+    assert parse_reply(None).repairs == []  # type: ignore[arg-type]
+    cases = [("Sure: {not json", ["leading_prose"], "not_json"),
+             ("```json\n[1, 2, {}]\n```", ["code_fence"], "not_object"),
+             ('"just a string"', [], "not_object"),
+             ("Sure: " + json.dumps({**GOOD, "chords": "C G"}), ["leading_prose"], "bad_track:chords"),
+             (json.dumps({**GOOD, "rhythm": [[35, 240]]}), ["dropped_events:rhythm:1"], "empty_track:rhythm")]
+    for text, repairs, failure in cases:
+        result = parse_reply(text)
+        assert (result.repairs, result.failure, result.piece) == (repairs, failure, None), text
+
+
+def test_a_bug_becomes_an_internal_error(monkeypatch):
+    from llmmusic.generation import parse
+
+    def broken(*args, **kwargs):
+        raise KeyError("melody")
+
+    monkeypatch.setattr(parse, "_build", broken)
+    result = parse_reply("Sure! " + GOOD_JSON)
+    assert (result.piece, result.repairs, result.failure) == (None, ["leading_prose"], "internal_error:KeyError")
+    assert not result.ok
+
+
+def test_double_quotes_inside_single_quoted_strings_are_escaped():
+    from llmmusic.generation.parse import _single_quotes
+
+    # 'C:\\"x' holds an escaped backslash, then a quote: both stay in the value
+    assert json.loads(_single_quotes("{'a': 'C:\\\\\"x', 'b': 'say \"hi\"'}")) == {"a": 'C:\\"x', "b": 'say "hi"'}
+    for title in ("'say \"hi\"'", "'C:\\\\\"x'"):
+        result = parse_reply(TUPLES.replace("{", "{'title': " + title + ", ", 1))
+        assert result.ok and result.repairs == ["single_quotes", "python_tuples", "extra_keys:1"], title
+
+
+def test_an_object_event_missing_a_field_is_dropped():
+    data = {**GOOD, "melody": GOOD["melody"] + [{"pitch": 60, "duration": 480, "velocity": 100}]}
+    result = parse_reply(json.dumps(data))
+    assert result.ok and result.repairs == ["dropped_events:melody:1"] and result.piece.to_dict() == GOOD
+
+
+def test_a_string_ending_in_an_escaped_backslash_ends_at_its_quote():
+    # "C:\\" ends after the escaped backslash; the "}" of the next string is no brace
+    result = parse_reply("Here: " + json.dumps({"folder": "C:\\", "note": "}", **GOOD}))
+    assert result.ok and result.repairs == ["leading_prose", "extra_keys:2"] and result.piece.to_dict() == GOOD
+
+
+def test_truncated_cuts_after_a_complete_value_of_the_object():
+    # cut inside the title: the cut after the complete "info" object keeps it (one extra key)
+    text = json.dumps({**GOOD, "info": {"bpm": 120}, "title": "Song"})
+    result = parse_reply(text[:text.index('"Song"') + 3])
+    assert result.ok and result.repairs == ["truncated", "extra_keys:1"] and result.piece.to_dict() == GOOD
+
+
+def test_truncated_never_cuts_inside_an_event():
+    # cut inside the second chord event, after its pitch list: only the first chord is kept
+    data = {"melody": GOOD["melody"], "bass": GOOD["bass"], "rhythm": GOOD["rhythm"],
+            "chords": [[[48, 52, 55], 960, 80, 0], [[50, 53, 57], 960, 80, 960]]}
+    text = json.dumps(data)
+    result = parse_reply(text[:text.rindex("960")], chords_as_lists=True)
+    assert result.ok and result.repairs == ["truncated"]
+    assert [(n.pitch, n.start) for n in result.piece.chords] == [(48, 0), (52, 0), (55, 0)]

@@ -40,12 +40,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from llmmusic.data.piece import CORRECTED_BOUNDS, PAPER_BOUNDS, TRACKS, Bounds, Note, Piece
+from llmmusic.data.piece import (
+    CORRECTED_BOUNDS,
+    PAPER_BOUNDS,
+    TRACKS,
+    Bounds,
+    Note,
+    Piece,
+)
 
-__all__ = ["ParseResult", "parse_reply", "Bounds", "PAPER_BOUNDS", "CORRECTED_BOUNDS", "TEXT_REPAIRS"]
+__all__ = ["CORRECTED_BOUNDS", "PAPER_BOUNDS", "TEXT_REPAIRS", "Bounds", "ParseResult", "parse_reply"]
 
 #: Lenient text repairs in the order they are tried.
 TEXT_REPAIRS: tuple[str, ...] = ("code_fence", "leading_prose", "trailing_prose", "comments", "single_quotes",
@@ -156,12 +164,16 @@ def _comments(text: str) -> str:
     return _join([s for s in _segments(text) if s.kind != "comment"])
 
 
+_ESCAPE_OR_DQ = re.compile(r'(\\.)|"', re.DOTALL)
+
+
 def _single_quotes(text: str) -> str:
     out = []
     for seg in _segments(text):
         if seg.kind == "sq":
             inner = seg.text[1:-1] if seg.closed else seg.text[1:]
-            inner = re.sub(r'(?<!\\)"', r'\\"', inner.replace("\\'", "'"))
+            # escape every double quote, reading escape pairs (such as \\) as one unit
+            inner = _ESCAPE_OR_DQ.sub(lambda m: m.group(1) or '\\"', inner.replace("\\'", "'"))
             seg = _Seg("dq", '"' + inner + ('"' if seg.closed else ""), seg.closed)
         out.append(seg)
     return _join(out)
@@ -280,7 +292,7 @@ def _decode(text: str) -> tuple[Any, list[str]]:
     if first >= 0:
         starts.append(first)
         # prose before the JSON may itself hold a brace: also try the last "{" before a track name
-        names = [m.start() for m in re.finditer(r"[\"']?(?:melody|chords|bass|rhythm)[\"']?\s*:", body, re.I)]
+        names = [m.start() for m in re.finditer(r"[\"']?(?:melody|chords|bass|rhythm)[\"']?\s*:", body, re.IGNORECASE)]
         if names:
             alt = body.rfind("{", 0, names[0])
             if alt > first:
@@ -333,7 +345,7 @@ def _number(x: Any, notes: _Notes) -> float | int | None:
     return None
 
 
-def _to_int(x: float | int, notes: _Notes) -> int:
+def _to_int(x: float, notes: _Notes) -> int:
     if isinstance(x, int):
         return x
     if not x.is_integer():
@@ -496,5 +508,5 @@ def parse_reply(text: Any, *, chords_as_lists: bool = False, clamp: bool = True,
         if value is _FAIL:
             return ParseResult(None, repairs, "not_json")
         return _build(value, chords_as_lists, bounds, clamp, repairs)
-    except Exception as exc:  # the contract is "never raises"; the reason is kept
+    except Exception as exc:  # noqa: BLE001 -- the contract is "never raises"; the reason is kept
         return ParseResult(None, list(repairs), f"internal_error:{type(exc).__name__}")
