@@ -290,14 +290,7 @@ if not mistakes:
 # initialisation changes. The claims page uses the pooled figures.
 
 # %%
-spread = repeats.spread(dataset_dir, "cnn")
-if spread is None:
-    notice(repeats.missing_note(dataset_dir, "cnn"))
-else:
-    prov.table(spread.table().round(3), "repeats", caption=spread.caption())
-    fig, ax = spread.figure()
-    prov.figure(fig, "repeats_strip", caption="Each seed's value (dots), the mean over seeds (red) and the pooled "
-                                              "95 % interval (blue), beside chance (x).")
+spread = repeats.show(prov, dataset_dir, "cnn")
 
 # %% [markdown]
 # ## In numbers

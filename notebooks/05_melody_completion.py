@@ -237,14 +237,7 @@ display(Markdown(f"Measured in this run, with the model trained on **{train_corp
 # the queries of all seeds with its 95 % bootstrap interval. The claims page uses the pooled figures.
 
 # %%
-spread = repeats.spread(dataset_dir, "melody")
-if spread is None:
-    notice(repeats.missing_note(dataset_dir, "melody"))
-else:
-    prov.table(spread.table().round(3), "repeats", caption=spread.caption())
-    fig, ax = spread.figure()
-    prov.figure(fig, "repeats_strip", caption="Each seed's value (dots), the mean over seeds (red) and the pooled "
-                                              "95 % interval (blue), beside chance (x).")
+spread = repeats.show(prov, dataset_dir, "melody")
 
 # %%
 prov.summary(R.summary_lines(gaps["mean"], train_corpus),

@@ -235,3 +235,19 @@ def test_a_small_real_run_of_both_kinds_resumes_and_summarises(capsys, tmp_path,
     summary = repeats.summarize(melody_rows, n_boot=50)
     assert summary.loc["melody:map-llm-midi", "items"] == len(first) + len(second)
     assert json.loads(json.dumps(repeats.pooled_figures(tmp_path / "cnn.jsonl", n_boot=50)))["cnn:llm-genre"]["seeds"] == 2
+
+
+def test_the_chapter_cell_records_table_and_figure_or_shows_the_command(tmp_path, capsys):
+    from llmmusic.book.provenance import Provenance
+
+    prov = Provenance("05_melody_completion", params={}, out_dir=tmp_path, show=False)
+    found = repeats.show(prov, ROOT / "data" / "llm-midi" / "embedded-v1", "melody")
+    # the committed repeats: five seeds, one table and one figure recorded with provenance
+    assert found is not None and sorted(r["seed"] for r in found.rows) == [0, 1, 2, 3, 4]
+    assert [(r.kind, r.name) for r in prov.records] == [("table", "repeats"), ("figure", "repeats_strip")]
+    assert all((tmp_path / f).is_file() for r in prov.records for f in r.files)
+    empty = tmp_path / "no-repeats"
+    empty.mkdir()
+    assert repeats.show(prov, empty, "cnn") is None
+    assert len(prov.records) == 2  # nothing recorded for a dataset without repeats
+    assert "llmmusic repeat cnn" in repeats.missing_note(empty, "cnn")

@@ -506,6 +506,22 @@ def missing_note(dataset_dir: str | Path | None, kind: str) -> str:
             f"(`{relative_to_root(results_path(dataset_dir, kind))}`).")
 
 
+def show(prov: Any, dataset_dir: str | Path | None, kind: str) -> Spread | None:
+    """A chapter's "Across seeds" cell: the spread table and strip plot recorded by ``prov``
+    (:class:`llmmusic.book.provenance.Provenance`), or the note saying which command makes them."""
+    from llmmusic.book.provenance import notice
+
+    found = spread(dataset_dir, kind)
+    if found is None:
+        notice(missing_note(dataset_dir, kind))
+        return None
+    prov.table(found.table().round(3), "repeats", caption=found.caption())
+    fig, _ = found.figure()
+    prov.figure(fig, "repeats_strip", caption="Each seed's value (dots), the mean over seeds (red) and the pooled "
+                                              "95 % interval (blue), beside chance (x).")
+    return found
+
+
 def plot_spread(rows: Sequence[Mapping[str, Any]], title: str = "", ax: Any = None) -> tuple[Any, Any]:
     """Strip plot per metric: each seed's value (dots), the mean (bar), the pooled 95 % interval (line), chance (x)."""
     import matplotlib.pyplot as plt
