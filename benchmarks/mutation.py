@@ -108,15 +108,18 @@ ACCEPTED: dict[str, str] = {
     **{f"llmmusic.generation.parse.x__map_code__mutmut_{n}": "_join reads only the text of a segment, not its kind or "
        "closed flag (equivalent)" for n in (4, 6, 9)},
     **{f"llmmusic.generation.parse.x__single_quotes__mutmut_{n}": "_join reads only the text of a segment, not its kind "
-       "or closed flag (equivalent)" for n in (29, 31, 34, 35, 36)},
-    "llmmusic.generation.parse.x__single_quotes__mutmut_27": "only the text of a string holding an apostrophe changes; "
+       "or closed flag (equivalent)" for n in (30, 32, 35, 36, 37)},
+    "llmmusic.generation.parse.x__single_quotes__mutmut_28": "only the text of a string holding an apostrophe changes; "
                                                              "such a string is neither a track name nor a number, so "
                                                              "only ignored values differ (equivalent)",
-    **{f"llmmusic.generation.parse.{name}": "only an unterminated single-quoted string is affected; it runs to the end of "
-       "the text, so the changed end is after every cut the truncated repair can make, and a text ending in a string is "
-       "no JSON object either way (equivalent)" for name in (
-           "x__segments__mutmut_32", "x__segments__mutmut_39", "x__single_quotes__mutmut_41",
-           "x__single_quotes__mutmut_43")},
+    **{f"llmmusic.generation.parse.{name}": "only an unterminated single-quoted string is affected; converted, every "
+       "double quote in it is escaped, so it still runs to the end of the text: the changed end is after every cut the "
+       "truncated repair can make, and a text ending in a string is no JSON object either way (equivalent)"
+       for name in ("x__segments__mutmut_32", "x__segments__mutmut_39", "x__single_quotes__mutmut_8",
+                    "x__single_quotes__mutmut_12", "x__single_quotes__mutmut_42", "x__single_quotes__mutmut_44")},
+    "llmmusic.generation.parse.x__event_fields__mutmut_27": "got holds a pitch or pitches entry whenever pitch is not "
+                                                            "None, so the other three fields are then a proper subset "
+                                                            "of its keys exactly when they are a subset (equivalent)",
     **{f"llmmusic.generation.parse.x__truncated__mutmut_{n}": "text[:cut] ends with the bracket just closed and the text "
        "starts at its '{', so these strips never remove anything (equivalent)" for n in (46, 47, 48, 49)},
     **{f"llmmusic.generation.parse.xǁ_Notesǁ__init____mutmut_{n}": "the flag is only tested for truth: None is falsy as "
