@@ -251,3 +251,20 @@ def test_the_chapter_cell_records_table_and_figure_or_shows_the_command(tmp_path
     assert repeats.show(prov, empty, "cnn") is None
     assert len(prov.records) == 2  # nothing recorded for a dataset without repeats
     assert "llmmusic repeat cnn" in repeats.missing_note(empty, "cnn")
+
+
+@pytest.mark.parametrize("kind, notebook", [("cnn", "04_cnn_classification.py"), ("melody", "05_melody_completion.py")])
+def test_the_repeats_defaults_are_the_chapters_parameters(kind, notebook):
+    # the settings restate the chapter's parameters cell; a default changed in one place only fails here
+    import ast
+    from dataclasses import MISSING, fields
+
+    from llmmusic.book.notebook import declared_parameters
+
+    declared = declared_parameters(ROOT / "notebooks" / notebook)
+    settings = repeats.settings_class(kind)
+    shared = [f for f in fields(settings) if f.name in declared]
+    assert len(shared) >= 10
+    for f in shared:
+        default = f.default_factory() if f.default is MISSING else f.default
+        assert default == ast.literal_eval(declared[f.name]), f.name
