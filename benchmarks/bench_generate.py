@@ -16,7 +16,8 @@ Run by hand on a quiet machine (about 1 minute per piece at concurrency 1 on 2 c
 
     .venv/bin/python benchmarks/bench_generate.py --levels 1 2 4 --pieces 12 --baseline-pieces 4
 
-Writes benchmarks/results/generate.json.
+Writes benchmarks/results/generate.json (``--results`` elsewhere, e.g. one file per dataset:
+``--dataset data/llm-midi/embedded-v2 --results benchmarks/results/generate-embedded-v2.json``).
 """
 
 from __future__ import annotations
@@ -120,22 +121,23 @@ def main() -> None:
                         help="concurrency levels; none: keep the levels already in the results file")
     parser.add_argument("--pieces", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file written")
     parser.add_argument("--baseline-pieces", type=int, default=0,
                         help="songs for the llama-cpp-python single-stream baseline (0 = skip)")
     args = parser.parse_args()
     if args.levels:
         summary = measure_levels(args)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(summary, indent=2) + "\n")  # kept if the baseline fails
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(summary, indent=2) + "\n")  # kept if the baseline fails
     else:
-        summary = json.loads(RESULTS.read_text())
+        summary = json.loads(args.results.read_text())
     baseline = llama_cpp_python_baseline(args.dataset, args.baseline_pieces, args.threads) \
         if args.baseline_pieces else None
     if baseline is not None:
         summary["llama_cpp_python_baseline"] = baseline
         for row in summary["levels"]:
             row["ratio_to_llama_cpp_python"] = round(row["pieces_per_hour"] / max(baseline["pieces_per_hour"], 1e-9), 2)
-        RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+        args.results.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 
