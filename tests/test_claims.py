@@ -87,6 +87,30 @@ def test_the_page_is_rebuilt_from_the_results_files(tmp_path):
     assert second[0] != first[0] and "0.950" in second[0]
 
 
+def test_a_run_at_size_replaces_the_small_run_and_the_human_run_holds_for_every_dataset(tmp_path):
+    small = _write_results(tmp_path / "small.jsonl", _zeroshot_rows(20, 10))
+    at_size = _write_results(tmp_path / "d" / "results.jsonl", _zeroshot_rows(300, 60))
+    human = _write_results(tmp_path / "human" / "results.jsonl", _zeroshot_rows(500, 100, task="human-folder"))
+    figures = C.collect(tmp_path / "none", {"d": [small, at_size, human], "e": [human]}, tmp_path / "no-repeats")
+    genre = figures[("zeroshot:llm-genre", "d")]
+    assert (genre.n, round(genre.value, 3)) == (300, 0.2)
+    assert figures[("zeroshot:human-folder", "d")].n == figures[("zeroshot:human-folder", "e")].n == 500
+    assert ("zeroshot:llm-genre", "e") not in figures
+    missing = C.collect(tmp_path / "none", {"d": [small, tmp_path / "absent.jsonl"]}, tmp_path / "no-repeats")
+    assert missing[("zeroshot:llm-genre", "d")].n == 20  # a run not made yet adds nothing
+
+
+def test_the_default_results_files_put_the_runs_at_size_after_the_small_run():
+    from llmmusic.data.dataset import DEFAULT_DATASET
+    from llmmusic.experiments.zeroshot import DEFAULT_DIR, current_results
+
+    files = C.zeroshot_results()
+    assert set(files) == set(C.DATASETS)
+    for label, paths in files.items():
+        assert paths[-2:] == [DEFAULT_DIR / label / "results.jsonl", DEFAULT_DIR / "human" / "results.jsonl"]
+        assert (current_results() in paths) == (label == DEFAULT_DATASET.name)
+
+
 def test_a_fixture_dataset_is_refused(tmp_path):
     fixture = tmp_path / "scale"
     fixture.mkdir()

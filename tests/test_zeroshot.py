@@ -142,6 +142,36 @@ def test_summary_and_results_roundtrip(tmp_path):
     assert tp["fresh_calls"] == 4 and tp["calls_per_second"] == pytest.approx(0.5)
 
 
+def _at_size_rows(n: int, right: int) -> list[dict]:
+    """Free and score rows of ``n`` items sharing one request (12 s odd items, 3 s even), as classify writes them."""
+    return [dict(id=str(i), source="llm-midi", task="llm-genre", mode=mode, truth="Pop",
+                 pred="Pop" if i < right else "Rock", raw="", how="branch", correct=i < right, calls=1,
+                 fresh_calls=i % 2, prompt_tokens=900, completion_tokens=2, latency_s=12.0 if i % 2 else 3.0,
+                 fresh_latency_s=0.0, reply="") for i in range(n) for mode in ("free", "score")]
+
+
+def test_the_at_size_table_reads_each_run_that_exists_with_half_widths_and_throughput(tmp_path):
+    Z.write_results(_at_size_rows(120, 30), Z.at_size_results("run-a", tmp_path))
+    table = Z.at_size_table(["run-a", "not-run"], n_boot=200, root=tmp_path)
+    assert list(table["run"]) == ["run-a", "run-a"] and set(table["mode"]) == {"free", "score"}
+    row = table.iloc[0]  # a run not made yet has no row
+    assert row["n"] == 120 and row["accuracy"] == pytest.approx(0.25)
+    assert row["half_width"] == pytest.approx((row["acc_high"] - row["acc_low"]) / 2) and 0.03 < row["half_width"] < 0.12
+    # 120 items over 60 x 12 s + 60 x 3 s: the free and score rows of an item are one request, counted once
+    assert row["items_per_hour"] == pytest.approx(3600 * 120 / 900)
+    assert row["prompt_tokens_per_s"] == pytest.approx(120 * 900 / 900)
+    assert Z.at_size_table(["not-run"], root=tmp_path).empty
+
+
+def test_request_throughput_adds_the_requests_of_other_modes():
+    import pandas as pd
+
+    rows = _at_size_rows(2, 1) + [dict(id="0", task="llm-genre", mode="explain", latency_s=30.0, prompt_tokens=950)]
+    tp = Z.request_throughput(pd.DataFrame(rows))
+    assert tp["items_per_hour"] == pytest.approx(3600 * 2 / (3 + 12 + 30))
+    assert tp["prompt_tokens_per_s"] == pytest.approx((900 + 900 + 950) / 45)
+
+
 def test_missing_values_are_written_as_null_and_read_back(tmp_path):
     import pandas as pd
 

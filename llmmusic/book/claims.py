@@ -42,12 +42,21 @@ SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, MISSING = ("supported", "not supported",
 DATASETS = ("embedded-v1", "embedded-v2")
 
 
-def zeroshot_results() -> dict[str, Path]:
-    """Dataset label -> its zero-shot results file (for ``embedded-v1``: this build's chapter 3 run, else the
-    committed run; ``embedded-v2``: the committed run under ``data/zeroshot/embedded-v2``)."""
-    from llmmusic.experiments.zeroshot import current_results
+def zeroshot_results() -> dict[str, list[Path]]:
+    """Dataset label -> its zero-shot results files; a later file's figures replace an earlier one's.
 
-    return {"embedded-v1": current_results(), "embedded-v2": ROOT / "data" / "zeroshot" / "embedded-v2" / "results.jsonl"}
+    In order: the default dataset's small run (this build's chapter 3, else the committed one; see
+    :func:`~llmmusic.experiments.zeroshot.current_results`), the dataset's run at size
+    (``data/zeroshot/<label>/results.jsonl``), and the human sets' run at size
+    (``data/zeroshot/human/results.jsonl``), which holds for every dataset (files that do not exist add nothing).
+    """
+    from llmmusic.data.dataset import DEFAULT_DATASET
+    from llmmusic.experiments.zeroshot import HUMAN_AT_SIZE, at_size_results, current_results
+
+    return {label: ([current_results()] if label == DEFAULT_DATASET.name else [])
+            + [at_size_results(label), at_size_results(HUMAN_AT_SIZE)] for label in DATASETS}
+
+
 #: How each dataset label reads on the page.
 DATASET_NAMES = {"embedded-v1": "paper prompt (embedded-v1)", "embedded-v2": "best prompt (embedded-v2)"}
 PAGE, SHORT_PAGE = "claims.md", "claims-short.md"
@@ -200,7 +209,7 @@ def repeat_figures(dataset: str, repeats_dir: str | Path | None = None) -> dict[
     return out
 
 
-def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None,
+def collect(executed_dir: str | Path, results: Mapping[str, Path | Sequence[Path]] | None = None,
             repeats_dir: str | Path | None = None) -> dict[tuple[str, str], Figure]:
     """Every figure the claims can use, keyed by (evidence id, dataset label); figures pooled over seeds
     (:func:`repeat_figures`, from ``repeats_dir``, default ``data/repeats``) replace a chapter's single run."""
@@ -208,9 +217,10 @@ def collect(executed_dir: str | Path, results: Mapping[str, Path] | None = None,
 
     executed_dir = Path(executed_dir)
     figures = chapter_figures(load_records(executed_dir)) if executed_dir.is_dir() else {}
-    for dataset, path in (zeroshot_results() if results is None else results).items():
+    for dataset, paths in (zeroshot_results() if results is None else results).items():
         refuse_fixture(dataset)
-        figures.update(zeroshot_figures(Path(path), dataset))
+        for path in [paths] if isinstance(paths, (str, Path)) else paths:
+            figures.update(zeroshot_figures(Path(path), dataset))
         figures.update(repeat_figures(str(dataset), repeats_dir))
     return figures
 
@@ -300,10 +310,10 @@ def short_markdown(found: Sequence[Finding]) -> str:
     return "\n".join(lines) + "\n\nThe rule, every figure and its source: [the claims page](claims.md).\n"
 
 
-def write_claims(executed_dir: str | Path, results: Mapping[str, Path] | None = None,
+def write_claims(executed_dir: str | Path, results: Mapping[str, Path | Sequence[Path]] | None = None,
                  repeats_dir: str | Path | None = None) -> list[Path]:
     """Write both pages into ``executed_dir`` (atomically); ``results``: dataset label -> zero-shot results
-    file (default :func:`zeroshot_results`); ``repeats_dir``: see :func:`collect`. Returns the pages' paths."""
+    file or files, later ones overriding (default :func:`zeroshot_results`); ``repeats_dir``: see :func:`collect`. Returns the pages' paths."""
     from llmmusic.atomic import write_text
 
     results = zeroshot_results() if results is None else results

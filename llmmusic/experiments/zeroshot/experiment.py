@@ -30,6 +30,15 @@ DEFAULT_PIN = DEFAULT_DIR / "llm-midi-sample.json"
 #: The results file's name in its folder (beside the call cache).
 RESULTS_NAME = "results.jsonl"
 DEFAULT_RESULTS = DEFAULT_DIR / RESULTS_NAME
+#: The folder under :data:`DEFAULT_DIR` of the human sets' run at size (no generated dataset changes them).
+HUMAN_AT_SIZE = "human"
+
+
+def at_size_results(label: str, root: Path = DEFAULT_DIR) -> Path:
+    """The results file of a run large enough to decide a claim: ``data/zeroshot/<label>/results.jsonl``, with
+    ``label`` a generated dataset's folder name (its LLM-MIDI set) or :data:`HUMAN_AT_SIZE`; its call cache
+    is ``cache.sqlite`` beside it (the README's commands write both). ``root``: another folder of such runs."""
+    return Path(root) / label / RESULTS_NAME
 
 
 def chapter_results() -> Path:
@@ -45,6 +54,43 @@ def current_results() -> Path:
     this build's chapter 3 run when there is one, else the committed run (:data:`DEFAULT_RESULTS`)."""
     ran = chapter_results()
     return ran if ran.is_file() else DEFAULT_RESULTS
+
+
+
+def at_size_table(labels: Sequence[str], n_boot: int = 1000, seed: int = 0, root: Path = DEFAULT_DIR) -> pd.DataFrame:
+    """The runs at size that exist among ``labels`` (see :func:`at_size_results`, under ``root``): one row per
+    question and mode with n, accuracy and its 95 % interval, the interval's half-width, chance, and the run's
+    throughput (:func:`request_throughput`)."""
+    frames = []
+    for label in labels:
+        path = at_size_results(label, root)
+        summary = R.summarize_results(path, n_boot=n_boot, seed=seed)
+        if summary is None:
+            continue
+        frames.append(summary.assign(run=label, half_width=(summary["acc_high"] - summary["acc_low"]) / 2,
+                                     **request_throughput(R.read_results(path))))
+    columns = ["run", "task", "mode", "n", "accuracy", "acc_low", "acc_high", "half_width", "chance_uniform",
+               "chance_majority", "items_per_hour", "prompt_tokens_per_s"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def request_throughput(rows: pd.DataFrame) -> dict[str, float]:
+    """Items (piece and question) per hour and prompt tokens per second over the recorded request times.
+
+    Recorded times, not this process's: a run made in resumed chunks counts each request once, at the
+    time it took. The free and score rows of an item share one request (the score row holds it and any
+    extra scoring requests), so per item the larger of the two counts; json and explain rows add theirs.
+    """
+    shared = rows["mode"].isin(["free", "score"])
+    per_item = rows[shared].groupby(["id", "task"])[["latency_s", "prompt_tokens"]].max()
+    seconds = float(per_item["latency_s"].sum() + rows.loc[~shared, "latency_s"].sum())
+    tokens = float(per_item["prompt_tokens"].sum() + rows.loc[~shared, "prompt_tokens"].sum())
+    items = len(rows.groupby(["id", "task"]))
+    if not seconds:
+        return {"items_per_hour": float("nan"), "prompt_tokens_per_s": float("nan")}
+    return {"items_per_hour": 3600 * items / seconds, "prompt_tokens_per_s": tokens / seconds}
 
 
 @dataclass(frozen=True)
