@@ -2,9 +2,12 @@
 
 The runs do real dataset work: each level generates the next ``--pieces`` pending songs of a
 dataset (default: the committed ``data/llm-midi/embedded-v1``, with its recorded parameters)
-with ``--concurrency`` set to the level, on a fresh llama-server with ``max(levels)`` slots
-(every call is a cache miss, so every token is generated). Then ``llama-batched-bench``
-measures the engine's aggregate generation speed for the same model and parallelism.
+with ``--concurrency`` set to the level, on a fresh llama-server with ``--slots`` slots (default twice
+the highest level: an idle slot that still holds a request's prompt prefix is there to take it, so the
+shared system prompt is not processed again; the rows record how many prompt tokens the server reused).
+Tokens per second count only the requests sent (a call answered from the cache, e.g. a plan asked in an
+earlier interrupted run, adds none). Then ``llama-batched-bench`` measures the engine's aggregate
+generation speed for the same model and parallelism.
 Also the peak resident memory of the generating process and of the server.
 
 With ``--baseline-pieces N`` (and llama-cpp-python installed, e.g. ``CMAKE_ARGS="-DGGML_NATIVE=OFF
@@ -67,7 +70,9 @@ def run_level(dataset: Path, level: int, pieces: int, slots: int, client: LLMCli
             "valid": summary.valid_attempts, "llm_calls": summary.llm_calls,
             "valid_rate": round(summary.valid_attempts / max(1, summary.attempts), 3),
             "seconds": round(wall, 1), "pieces_per_hour": round(3600 * summary.songs_valid / wall, 1),
-            "tokens_per_second": round(summary.completion_tokens / wall, 2)}
+            "tokens_per_second": round(summary.completion_tokens / wall, 2),
+            "prompt_tokens": summary.prompt_tokens, "cached_prompt_tokens": summary.cached_prompt_tokens,
+            "prompt_reused": summary.as_dict()["prompt_reused"]}
 
 
 def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict | None:
@@ -92,7 +97,7 @@ def llama_cpp_python_baseline(dataset: Path, pieces: int, threads: int) -> dict 
 def measure_levels(args: argparse.Namespace) -> dict:
     """Generate at each concurrency level on a fresh llama-server, then its batched-bench limits."""
     model = assemble_model()
-    slots = max(args.levels)
+    slots = args.slots or 2 * max(args.levels)
     results = []
     server = EmbeddedServer(parallel=slots, threads=args.threads, reuse=False)
     server.start()
@@ -121,6 +126,9 @@ def main() -> None:
                         help="concurrency levels; none: keep the levels already in the results file")
     parser.add_argument("--pieces", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--slots", type=int, default=None,
+                        help="server slots (default: twice the highest level, so that a request finds an idle "
+                             "slot that still holds its prompt prefix)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="the JSON file written")
     parser.add_argument("--baseline-pieces", type=int, default=0,
                         help="songs for the llama-cpp-python single-stream baseline (0 = skip)")

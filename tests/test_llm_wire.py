@@ -47,3 +47,18 @@ def test_closed_client_sends_nothing_and_starts_no_server(endpoint, tmp_path):
             client.chat([{"role": "user", "content": "hi"}])
         assert client.server_info is None
     assert bodies == []
+
+
+@pytest.mark.parametrize("extra, reused", [
+    ({"timings": {"cache_n": 523, "prompt_n": 101}}, 523),  # llama-server
+    ({"usage": {**REPLY["usage"], "prompt_tokens_details": {"cached_tokens": 2}}}, 2),  # OpenAI
+    ({}, None),  # the server says nothing: nothing is recorded
+])
+def test_reused_prompt_tokens_are_read_from_either_form_and_kept_in_the_cache(tmp_path, extra, reused):
+    with StubLLM(answer=lambda body: (200, {**REPLY, **extra})) as stub:
+        client = LLMClient(base_url=stub.base_url, model="m", cache=tmp_path / "c.sqlite")
+        reply = client.chat([{"role": "user", "content": "hi"}], seed=1)
+        assert reply.usage.get("cached_prompt_tokens") == reused
+        assert client.stats.cached_prompt_tokens == (reused or 0)
+        again = LLMClient(base_url=stub.base_url, model="m", cache=tmp_path / "c.sqlite")
+        assert again.chat([{"role": "user", "content": "hi"}], seed=1).usage == reply.usage

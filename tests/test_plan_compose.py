@@ -59,3 +59,16 @@ def test_failed_plan_is_recorded_then_retried_and_both_calls_are_cached(endpoint
     again = read_manifest_rows(copy / "manifest.jsonl")[-1]
     assert again["midi_sha256"] == valid["midi_sha256"]
     assert (copy / again["plan_path"]).read_bytes() == (out / valid["plan_path"]).read_bytes()
+
+
+def test_a_plan_answered_from_the_cache_adds_no_tokens_to_the_run(tmp_path):
+    """The composition fails once; the next run takes the plan from the cache and counts only the new call."""
+    with StubLLM([json.dumps(PLAN), "400", json.dumps(BARS)]) as ep:
+        out = tmp_path / "ds"
+        first, _ = _run(ep.base_url, out)
+        assert _kinds(ep) == ["plan", "compose"] and first.songs_valid == 0
+        assert (first.completion_tokens, first.prompt_tokens) == (20, 10)  # the plan call (the stub's usage)
+        second, client = _run(ep.base_url, out)
+        assert _kinds(ep) == ["plan", "compose", "compose"] and second.songs_valid == 1
+        assert client.stats.cache_hits == 1
+        assert (second.completion_tokens, second.prompt_tokens) == (20, 10)  # the composition only

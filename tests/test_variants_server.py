@@ -33,6 +33,9 @@ def test_chosen_variant_makes_two_valid_pieces_on_one_line_replies(server, tmp_p
     summary = Generator(cfg, client).run(concurrency=2, progress=False)
     manifest = load_manifest(out)
     assert summary.songs_valid == 2, manifest[["status", "failure"]]
+    # llama-server says how much of each prompt it took from a slot's cache: after the first request at
+    # least the shared start of the system prompt
+    assert 0 < summary.cached_prompt_tokens < summary.prompt_tokens
     for row in manifest[manifest.status == "valid"].itertuples():
         text = client.cache.get(row.cache_key).text
         assert "\n" not in text and conforms(json.loads(text), variant.schema())  # the grammar held

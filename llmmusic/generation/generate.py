@@ -51,6 +51,8 @@ class RunSummary:
     llm_calls: int = 0
     cache_hits: int = 0
     completion_tokens: int = 0
+    prompt_tokens: int = 0  # of the requests sent (not cache hits)
+    cached_prompt_tokens: int = 0  # of those, the ones the server reused from an earlier request's prefix
     seconds: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
     retries: int = 0  # requests sent again after a transient error (rate limit, 5xx, timeout)
@@ -66,9 +68,16 @@ class RunSummary:
     def tokens_per_second(self) -> float:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
 
+    @property
+    def prompt_reused(self) -> float | None:
+        """Share of the sent requests' prompt tokens the server reused from a cached prefix (None: unknown)."""
+        return self.cached_prompt_tokens / self.prompt_tokens if self.prompt_tokens and self.cached_prompt_tokens else None
+
     def as_dict(self) -> dict[str, Any]:
+        reused = self.prompt_reused
         return {**asdict(self), "pieces_per_hour": round(self.pieces_per_hour, 2),
-                "tokens_per_second": round(self.tokens_per_second, 2)}
+                "tokens_per_second": round(self.tokens_per_second, 2),
+                "prompt_reused": None if reused is None else round(reused, 3)}
 
 
 class Generator:
@@ -138,9 +147,15 @@ class Generator:
             elif row.failure:
                 reason = row.failure.split(":")[0]
                 self.summary.failures[reason] = self.summary.failures.get(reason, 0) + 1
-            if not row.cached:
-                self.summary.completion_tokens += row.usage.get("completion_tokens", 0)
-                self.summary.completion_tokens += row.plan_usage.get("completion_tokens", 0)
+            if not row.cached:  # the plan call's tokens are counted when it is answered (see _plan)
+                self._count_tokens(row.usage)
+
+    def _count_tokens(self, usage: dict[str, int]) -> None:
+        """Add the tokens of one request that was sent (not a cache hit) to the run's summary."""
+        with self._lock:
+            self.summary.completion_tokens += usage.get("completion_tokens", 0)
+            self.summary.prompt_tokens += usage.get("prompt_tokens", 0)
+            self.summary.cached_prompt_tokens += usage.get("cached_prompt_tokens", 0)
 
     def _params(self, song: Song, attempt: int, fmt: tuple[dict[str, Any] | None, dict[str, Any] | None],
                 max_tokens: int) -> dict[str, Any]:
@@ -177,6 +192,8 @@ class Generator:
         except Exception as exc:  # recorded; the song is retried next run
             log.warning("%s/%s #%d attempt %d plan: %s", song.genre, song.style, song.index, attempt, exc)
             return None, {}, ManifestRow(**base, status="error", failure=f"plan_call_error:{type(exc).__name__}")
+        if not reply.cached:
+            self._count_tokens(reply.usage)
         fields = dict(plan_cache_key=reply.cache_key, plan_usage=reply.usage)
         plan, failure = self.variant.parse_plan(reply.text)  # type: ignore[attr-defined]
         if failure is not None:

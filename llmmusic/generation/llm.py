@@ -91,6 +91,18 @@ class Reply:
     logprobs: Any = None
 
 
+def reused_prompt_tokens(resp: Any) -> int | None:
+    """Prompt tokens of a chat completion that the server took from its cache instead of processing them
+    again: OpenAI's ``usage.prompt_tokens_details.cached_tokens``, else llama-server's ``timings.cache_n``;
+    ``None`` when the reply says neither."""
+    details = getattr(getattr(resp, "usage", None), "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None)
+    if cached is None:
+        timings = (getattr(resp, "model_extra", None) or {}).get("timings")
+        cached = timings.get("cache_n") if isinstance(timings, dict) else None
+    return int(cached) if isinstance(cached, (int, float)) and cached >= 0 else None
+
+
 @dataclass
 class CallStats:
     """Counters over a client's lifetime."""
@@ -102,6 +114,7 @@ class CallStats:
     retry_reasons: dict[str, int] = field(default_factory=dict)  # error type -> retries
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # prompt tokens the server reused from an earlier request (when it says)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -305,12 +318,16 @@ class LLMClient:
         choice = resp.choices[0]
         usage = {"prompt_tokens": getattr(resp.usage, "prompt_tokens", 0) or 0,
                  "completion_tokens": getattr(resp.usage, "completion_tokens", 0) or 0} if resp.usage else {}
+        reused = reused_prompt_tokens(resp)
+        if reused is not None and usage:
+            usage["cached_prompt_tokens"] = reused
         lp = choice.logprobs.model_dump() if getattr(choice, "logprobs", None) is not None else None
         with self._lock:
             self.stats.calls += 1
             self.stats.seconds += latency
             self.stats.prompt_tokens += usage.get("prompt_tokens", 0)
             self.stats.completion_tokens += usage.get("completion_tokens", 0)
+            self.stats.cached_prompt_tokens += usage.get("cached_prompt_tokens", 0)
         return Reply(choice.message.content or "", choice.finish_reason, usage, latency, False, key, lp)
 
     def _wait_before_retry(self, exc: BaseException, attempt: int) -> None:
