@@ -46,7 +46,7 @@ dataset = None          # generated LLM-MIDI dataset folder; None: the committed
 cache = None            # call cache (SQLite); None: data/zeroshot/cache.sqlite, committed so the chapter rebuilds with zero calls
 cache_only = False      # True: never call the model (a request missing from the cache stops the chapter)
 modes = ["free", "score", "json", "explain"]  # ways of asking (see below)
-n_llm_midi = 26         # LLM-MIDI pieces (a genre- and style-balanced sample, pinned in data/zeroshot/llm-midi-sample.json)
+n_llm_midi = 26         # LLM-MIDI pieces (a genre- and style-balanced sample, pinned in data/zeroshot/samples/<dataset>.json)
 n_human = 20            # human files asked for a genre, scored against their folder genre (5 folders, balanced)
 n_topmagd = 12          # human files with real TOP-MAGD labels, asked with the TOP-MAGD genre list
 n_json = 6              # pieces per set also asked with constrained decoding (mode "json")
@@ -79,12 +79,12 @@ shared = shared_data_dir()
 set_names = ["llm-midi", "human-folder", "human-topmagd"] + (["user"] if user_folder else [])
 sets = Z.build_sets(set_names, dataset_dir=dataset_dir, n_llm_midi=n_llm_midi, n_human=n_human,
                     n_topmagd=n_topmagd, seed=seed, bars=bars, user_folder=user_folder,
-                    user_labels_csv=user_labels_csv, pin=Z.DEFAULT_PIN)
+                    user_labels_csv=user_labels_csv, pin=Z.sample_pin(dataset_dir))
 
 # %%
 prov = Provenance(
     "03_zero_shot",
-    inputs={"dataset": dataset_dir, "cache": cache_path, "sample_pin": Z.DEFAULT_PIN,
+    inputs={"dataset": dataset_dir, "cache": cache_path, "sample_pin": Z.sample_pin(dataset_dir),
             "human_midi": shared / "human-midi" if shared else None,
             **{f"at_size_{run}": Z.at_size_results(run) for run in at_size_runs}},
     llm=client.describe(),
@@ -310,9 +310,10 @@ prov.summary(run.summary_lines())
 #   and at most `max_events` events per track for the prompt, so their accuracy is not directly
 #   comparable with the LLM-MIDI questions.
 #
-# The LLM-MIDI sample is pinned in `data/zeroshot/llm-midi-sample.json` (drawn when the dataset had
-# about 190 pieces: two per genre, 20 of the 25 styles), so the chapter keeps asking about the same
-# pieces while the dataset grows. Delete the file to draw a new sample (new requests to the model).
+# Each dataset's LLM-MIDI sample is pinned in `data/zeroshot/samples/<dataset>.json` (for embedded-v1
+# it was drawn when the dataset had about 190 pieces: two per genre, 20 of the 25 styles), so the
+# chapter keeps asking about the same pieces while a dataset grows. Delete the file to draw a new
+# sample (new requests to the model).
 
 # %%
 print(json.dumps({"calls_now": client.stats.calls, "cache_hits": client.stats.cache_hits,

@@ -8,6 +8,8 @@ with a reason when it is absent, as it is in a fresh clone.
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,33 @@ def small_book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     src = copy_book_sources(tmp_path_factory.mktemp("small-book"), course=True)
     info = build_book(small=True, src=src, quiet=True, command="llmmusic book --small (pytest)")
     return src, info
+
+
+@dataclass(frozen=True)
+class ZeroShotCopy:
+    """A scratch copy of the committed zero-shot run's cache, label tokenisations and pinned sample."""
+
+    folder: Path  # holds cache.sqlite, cache.tokens.json and the pin
+    dataset: Path  # the generated dataset the committed LLM-MIDI rows name
+    pin: Path  # the copy of that dataset's pinned sample
+
+
+@pytest.fixture
+def zeroshot_copy(tmp_path: Path) -> ZeroShotCopy:
+    """Copies of the committed zero-shot run's inputs (the originals stay untouched), with the dataset its
+    LLM-MIDI rows were made on, so replays ask about the very pieces it asked about."""
+    from llmmusic.experiments import zeroshot as Z
+    from llmmusic.paths import ROOT
+
+    results = Z.DEFAULT_DIR / "results.jsonl"
+    if not results.is_file():
+        pytest.skip(f"{Z.DEFAULT_DIR}: no committed zero-shot run")
+    named = {r.get("dataset") for r in Z.read_result_rows(results) if r["source"] == "llm-midi"}
+    assert len(named) == 1 and None not in named, f"{results}: LLM-MIDI rows name no single dataset: {named}"
+    dataset = ROOT / named.pop()
+    pin = Z.sample_pin(dataset)
+    for src in (Z.DEFAULT_DIR / "cache.sqlite", Z.DEFAULT_DIR / "cache.tokens.json", pin):
+        dest = tmp_path / src.relative_to(Z.DEFAULT_DIR)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dest)
+    return ZeroShotCopy(tmp_path, dataset, tmp_path / pin.relative_to(Z.DEFAULT_DIR))

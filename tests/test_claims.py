@@ -47,9 +47,10 @@ def test_judge_reports_missing_evidence_and_the_below_test():
     assert C.judge(claim, "other", both).verdict == MISSING
 
 
-def _zeroshot_rows(n: int, right: int, task: str = "llm-genre") -> list[dict]:
+def _zeroshot_rows(n: int, right: int, task: str = "llm-genre", dataset: str = "data/llm-midi/d") -> list[dict]:
     truths = ["Jazz", "Rock"]
-    return [{"id": f"p{i}", "task": task, "mode": "score", "source": "llm-midi", "truth": truths[i % 2],
+    where = {"source": "llm-midi", "dataset": dataset} if task.startswith("llm-") else {"source": task}
+    return [{"id": f"p{i}", "task": task, "mode": "score", **where, "truth": truths[i % 2],
              "pred": truths[i % 2] if i < right else truths[(i + 1) % 2], "correct": i < right,
              "prompt_version": "zs-v1", "calls": 1, "fresh_calls": 0, "fresh_latency_s": 0, "latency_s": 1.0,
              "prompt_tokens": 900, "completion_tokens": 2, "censored": 0, "how": "branch", "raw": "", "reply": ""}
@@ -91,24 +92,32 @@ def test_a_run_at_size_replaces_the_small_run_and_the_human_run_holds_for_every_
     small = _write_results(tmp_path / "small.jsonl", _zeroshot_rows(20, 10))
     at_size = _write_results(tmp_path / "d" / "results.jsonl", _zeroshot_rows(300, 60))
     human = _write_results(tmp_path / "human" / "results.jsonl", _zeroshot_rows(500, 100, task="human-folder"))
-    figures = C.collect(tmp_path / "none", {"d": [small, at_size, human], "e": [human]}, tmp_path / "no-repeats")
+    figures = C.collect(tmp_path / "none", {"d": [small, at_size, human], "e": [small, human]}, tmp_path / "no-repeats")
     genre = figures[("zeroshot:llm-genre", "d")]
     assert (genre.n, round(genre.value, 3)) == (300, 0.2)
     assert figures[("zeroshot:human-folder", "d")].n == figures[("zeroshot:human-folder", "e")].n == 500
-    assert ("zeroshot:llm-genre", "e") not in figures
+    assert ("zeroshot:llm-genre", "e") not in figures  # the small run was made on d, not on e
     missing = C.collect(tmp_path / "none", {"d": [small, tmp_path / "absent.jsonl"]}, tmp_path / "no-repeats")
     assert missing[("zeroshot:llm-genre", "d")].n == 20  # a run not made yet adds nothing
 
 
+def test_llm_midi_rows_count_only_for_the_dataset_they_name(tmp_path):
+    rows = _zeroshot_rows(40, 30, dataset="data/llm-midi/d") + _zeroshot_rows(60, 6, dataset="data/llm-midi/e")
+    unnamed = [{k: v for k, v in r.items() if k != "dataset"} for r in _zeroshot_rows(10, 10)]
+    mixed = _write_results(tmp_path / "mixed.jsonl", rows + unnamed + _zeroshot_rows(50, 25, task="human-folder"))
+    figures = C.collect(tmp_path / "none", {"d": [mixed], "e": [mixed]}, tmp_path / "no-repeats")
+    assert (figures[("zeroshot:llm-genre", "d")].n, figures[("zeroshot:llm-genre", "d")].value) == (40, 0.75)
+    assert (figures[("zeroshot:llm-genre", "e")].n, figures[("zeroshot:llm-genre", "e")].value) == (60, 0.1)
+    assert figures[("zeroshot:human-folder", "d")].n == figures[("zeroshot:human-folder", "e")].n == 50
+
+
 def test_the_default_results_files_put_the_runs_at_size_after_the_small_run():
-    from llmmusic.data.dataset import DEFAULT_DATASET
     from llmmusic.experiments.zeroshot import DEFAULT_DIR, current_results
 
     files = C.zeroshot_results()
     assert set(files) == set(C.DATASETS)
     for label, paths in files.items():
-        assert paths[-2:] == [DEFAULT_DIR / label / "results.jsonl", DEFAULT_DIR / "human" / "results.jsonl"]
-        assert (current_results() in paths) == (label == DEFAULT_DATASET.name)
+        assert paths == [current_results(), DEFAULT_DIR / label / "results.jsonl", DEFAULT_DIR / "human" / "results.jsonl"]
 
 
 def test_a_fixture_dataset_is_refused(tmp_path):

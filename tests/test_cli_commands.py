@@ -28,20 +28,14 @@ def _refused(argv: list[str], capsys) -> str:
 
 
 # ------------------------------------------------------------------------------------------- zeroshot
-@pytest.fixture
-def zeroshot_copy(tmp_path: Path) -> Path:
-    if not (Z.DEFAULT_DIR / "results.jsonl").is_file():
-        pytest.skip(f"{Z.DEFAULT_DIR}: no committed zero-shot run")
-    for name in ("cache.sqlite", "cache.tokens.json", "llm-midi-sample.json"):
-        shutil.copy(Z.DEFAULT_DIR / name, tmp_path / name)
-    return tmp_path
+def _zs(copy) -> list[str]:
+    """The options naming the scratch copy of the committed zero-shot run (conftest's ``zeroshot_copy``)."""
+    return ["--cache", str(copy.folder / "cache.sqlite"), "--dataset", str(copy.dataset), "--pin", str(copy.pin)]
 
 
 def test_zeroshot_run_from_the_committed_cache_writes_the_committed_results(zeroshot_copy, capsys):
-    d = zeroshot_copy
-    out = d / "results.jsonl"
-    assert main(["zeroshot", "run", "--cache-only", "--cache", str(d / "cache.sqlite"), "--pin",
-                 str(d / "llm-midi-sample.json"), "--out", str(out)]) == 0
+    out = zeroshot_copy.folder / "results.jsonl"
+    assert main(["zeroshot", "run", "--cache-only", *_zs(zeroshot_copy), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert '"calls": 0' in printed
     committed = Z.read_result_rows(Z.DEFAULT_DIR / "results.jsonl")
@@ -57,24 +51,21 @@ def test_zeroshot_run_from_the_committed_cache_writes_the_committed_results(zero
 
 
 def test_zeroshot_run_keeps_the_rows_of_sets_it_did_not_run(zeroshot_copy, capsys):
-    d = zeroshot_copy
-    out = d / "results.jsonl"
+    out = zeroshot_copy.folder / "results.jsonl"
     kept = {"source": "human-folder", "task": "human-folder", "mode": "free", "id": "x", "truth": "Rock",
             "pred": "Rock", "raw": "Rock", "correct": True, "calls": 1, "fresh_calls": 0}
     out.write_text(json.dumps(kept) + "\n")
     assert main(["zeroshot", "run", "--sets", "llm-midi", "--n-llm-midi", "2", "--modes", "free", "--cache-only",
-                 "--cache", str(d / "cache.sqlite"), "--pin", str(d / "llm-midi-sample.json"), "--out", str(out)]) == 0
+                 *_zs(zeroshot_copy), "--out", str(out)]) == 0
     rows = Z.read_result_rows(out)
     assert rows[0] == kept and [(r["source"], r["mode"]) for r in rows[1:]] == [("llm-midi", "free")] * 4
     assert "4 new rows for ['llm-midi'], 1 kept" in capsys.readouterr().out
 
 
 def test_zeroshot_free_text_on_a_subset_and_scores_on_every_piece(zeroshot_copy, capsys):
-    d = zeroshot_copy
-    out = d / "results.jsonl"
+    out = zeroshot_copy.folder / "results.jsonl"
     assert main(["zeroshot", "run", "--sets", "llm-midi", "--n-llm-midi", "3", "--modes", "free,score", "--n-free", "1",
-                 "--cache-only", "--cache", str(d / "cache.sqlite"), "--pin", str(d / "llm-midi-sample.json"),
-                 "--out", str(out)]) == 0
+                 "--cache-only", *_zs(zeroshot_copy), "--out", str(out)]) == 0
     modes = [r["mode"] for r in Z.read_result_rows(out)]
     assert modes.count("free") == 2 and modes.count("score") == 6  # 2 questions: 1 piece free, 3 scored
 

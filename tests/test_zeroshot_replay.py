@@ -14,17 +14,12 @@ from llmmusic.experiments import zeroshot as Z
 from llmmusic.generation.llm import LLMClient
 
 COMMITTED = Z.DEFAULT_DIR
-FILES = ("cache.sqlite", "cache.tokens.json", "llm-midi-sample.json")
 
 
 @pytest.fixture
-def replay(tmp_path: Path) -> Path:
-    """A copy of the committed cache, label tokenisations and pinned sample (the originals stay untouched)."""
-    if not all((COMMITTED / f).is_file() for f in (*FILES, "results.jsonl")):
-        pytest.skip(f"{COMMITTED}: no committed zero-shot run")
-    for name in FILES:
-        shutil.copy(COMMITTED / name, tmp_path / name)
-    return tmp_path
+def replay(zeroshot_copy):
+    """The scratch copy of the committed run (see conftest's ``zeroshot_copy``)."""
+    return zeroshot_copy
 
 
 def _key(row: dict) -> tuple:
@@ -38,11 +33,11 @@ def _present(row: dict) -> dict:
 
 def test_run_sets_replays_the_committed_cache_to_the_committed_results(replay):
     committed = Z.read_result_rows(COMMITTED / "results.jsonl")
-    sets = Z.build_sets(["llm-midi", "human-folder", "human-topmagd"], pin=replay / "llm-midi-sample.json")
+    sets = Z.build_sets(["llm-midi", "human-folder", "human-topmagd"], dataset_dir=replay.dataset, pin=replay.pin)
     ran = {es.name for es in sets if es.items}
     assert "llm-midi" in ran, [es.note for es in sets]
-    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
-    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    client = LLMClient(cache=replay.folder / "cache.sqlite", cache_only=True)
+    tokens = Z.LabelTokens(client, replay.folder / "cache.tokens.json")
     results = Z.run_sets(client, sets, ["free", "score"], tokens=tokens)
     assert client.stats.calls == 0 and int(results["fresh_calls"].sum()) == 0
     ours = {_key(r): _present(r) for r in results.to_dict(orient="records")}
@@ -56,20 +51,20 @@ def test_run_sets_replays_the_committed_cache_to_the_committed_results(replay):
     theirs_summary = Z.summarize(Z.read_results(COMMITTED / "results.jsonl")
                                  .query("source in @ran and mode in ['free', 'score']"), tasks, n_boot=200)
     pd.testing.assert_frame_equal(ours_summary, theirs_summary)
-    assert (replay / "llm-midi-sample.json").read_bytes() == (COMMITTED / "llm-midi-sample.json").read_bytes()
+    assert replay.pin.read_bytes() == Z.sample_pin(replay.dataset).read_bytes()
 
 
 def test_the_driver_writes_the_results_file_the_command_writes(replay):
     """run_experiment (chapter 3's call) writes what ``llmmusic zeroshot run`` writes: the committed rows of the
     sets and modes it asked, in the same format; the rows of a set that did not run are kept."""
     committed = [r for r in Z.read_result_rows(COMMITTED / "results.jsonl") if r["mode"] in ("free", "score")]
-    out = replay / "results.jsonl"
+    out = replay.folder / "results.jsonl"
     other = {"source": "user", "task": "user", "mode": "free", "id": "mine.mid", "truth": "Rock", "raw": "Rock",
              "pred": "Rock", "correct": True, "calls": 1, "fresh_calls": 0}
     Z.write_results([other], out)
-    sets = Z.build_sets(["llm-midi"], pin=replay / "llm-midi-sample.json")
-    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
-    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    sets = Z.build_sets(["llm-midi"], dataset_dir=replay.dataset, pin=replay.pin)
+    client = LLMClient(cache=replay.folder / "cache.sqlite", cache_only=True)
+    tokens = Z.LabelTokens(client, replay.folder / "cache.tokens.json")
     seen: list[str] = []
     run = Z.run_experiment(client, sets, ["free", "score", "guess"], tokens=tokens, out=out, n_boot=50,
                            on_set=lambda es: seen.append(es.name))
@@ -84,10 +79,10 @@ def test_the_driver_writes_the_results_file_the_command_writes(replay):
 
 
 def test_run_items_honours_mode_limits_and_reports_each_row(replay):
-    sets = Z.build_sets(["llm-midi"], pin=replay / "llm-midi-sample.json", n_llm_midi=3)
-    client = LLMClient(cache=replay / "cache.sqlite", cache_only=True)
+    sets = Z.build_sets(["llm-midi"], dataset_dir=replay.dataset, pin=replay.pin, n_llm_midi=3)
+    client = LLMClient(cache=replay.folder / "cache.sqlite", cache_only=True)
     seen: list[dict] = []
-    tokens = Z.LabelTokens(client, replay / "cache.tokens.json")
+    tokens = Z.LabelTokens(client, replay.folder / "cache.tokens.json")
     results = Z.run_items(client, sets[0].items, sets[0].tasks, ["free", "score"], max_events=32, tokens=tokens,
                           mode_limits={"score": 1}, on_row=seen.append)
     assert [(r["task"], r["mode"]) for r in seen] == [("llm-genre", "free"), ("llm-genre", "score"),

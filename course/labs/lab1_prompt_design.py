@@ -36,7 +36,7 @@
 # reply comes from the dataset's call cache.
 
 # %% tags=["parameters"]
-dataset = None          # generated dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET
+dataset = None          # generated dataset folder; None: the paper-prompt dataset (llmmusic.data.dataset.PAPER_DATASET)
 genre = "Jazz"          # the request printed in part 1
 style = "Bossa Nova"
 mood = "calm"
@@ -64,7 +64,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from llmmusic.data.dataset import pick_dataset
+from llmmusic.data.dataset import PAPER_DATASET, pick_dataset
 from llmmusic.book import plots
 from llmmusic.analysis import stats
 from llmmusic.generation.cache import CallCache
@@ -74,7 +74,7 @@ from llmmusic.generation.parse import parse_reply
 from llmmusic.data.piece import PAPER_BOUNDS, TICKS_PER_BAR
 from llmmusic.generation.prompts import PROMPT_VARIANTS, build_generation_messages, generation_schema
 
-dataset_dir = pick_dataset(dataset)
+dataset_dir = pick_dataset(dataset or PAPER_DATASET)
 pieces = sample_pieces(dataset_dir, n_pieces, by="genre")  # spread over the genres
 manifest = load_manifest(dataset_dir)
 print(f"dataset {dataset_dir.name}: {len(manifest)} attempts; {len(pieces)} pieces read")

@@ -73,6 +73,7 @@ from llmmusic.generation.llm import CacheMiss, LLMClient
 from llmmusic.data.dataset import load_pieces
 from llmmusic.data.midi import midi_to_piece
 from llmmusic.data.dataset import pick_dataset
+from llmmusic.paths import ROOT
 from llmmusic.data.taxonomy import FOLDER_GENRES, PAPER_GENRES, PAPER_TO_FOLDER
 
 results_path = Path(results_file) if results_file else Z.current_results()
@@ -97,7 +98,8 @@ client = LLMClient(cache=Z.DEFAULT_CACHE, cache_only=True)
 asked = results[(results["source"] == "llm-midi") & (results["mode"] == "free")]
 row = asked.iloc[0] if len(asked) and dataset_dir is not None else None
 if row is not None:
-    piece, question = midi_to_piece(dataset_dir / row["id"]), tasks[row["task"]]
+    made_on = ROOT / row["dataset"] if isinstance(row.get("dataset"), str) else dataset_dir  # the run's dataset
+    piece, question = midi_to_piece(made_on / row["id"]), tasks[row["task"]]
 else:
     piece, question = load_pieces(dataset_dir, limit=1)[0], tasks["llm-genre"]
 messages = Z.build_messages(piece, question.labels, question.word, "free", max_events)

@@ -45,16 +45,15 @@ DATASETS = ("embedded-v1", "embedded-v2")
 def zeroshot_results() -> dict[str, list[Path]]:
     """Dataset label -> its zero-shot results files; a later file's figures replace an earlier one's.
 
-    In order: the default dataset's small run (this build's chapter 3, else the committed one; see
+    In order: the small run (this build's chapter 3, else the committed one; see
     :func:`~llmmusic.experiments.zeroshot.current_results`), the dataset's run at size
-    (``data/zeroshot/<label>/results.jsonl``), and the human sets' run at size
-    (``data/zeroshot/human/results.jsonl``), which holds for every dataset (files that do not exist add nothing).
+    (``data/zeroshot/<label>/results.jsonl``) and the human sets' run at size
+    (``data/zeroshot/human/results.jsonl``). Only LLM-MIDI rows that name the dataset count for it
+    (:func:`zeroshot_figures`); human rows hold for every dataset. Files that do not exist add nothing.
     """
-    from llmmusic.data.dataset import DEFAULT_DATASET
     from llmmusic.experiments.zeroshot import HUMAN_AT_SIZE, at_size_results, current_results
 
-    return {label: ([current_results()] if label == DEFAULT_DATASET.name else [])
-            + [at_size_results(label), at_size_results(HUMAN_AT_SIZE)] for label in DATASETS}
+    return {label: [current_results(), at_size_results(label), at_size_results(HUMAN_AT_SIZE)] for label in DATASETS}
 
 
 #: How each dataset label reads on the page.
@@ -165,10 +164,11 @@ CLAIMS: tuple[Claim, ...] = (
 
 # ------------------------------------------------------------------------------------------- evidence
 def zeroshot_figures(results: Path, dataset: str) -> dict[tuple[str, str], Figure]:
-    """``{("zeroshot:<task>", dataset): Figure}`` from one zero-shot results file (none if absent)."""
+    """``{("zeroshot:<task>", dataset): Figure}`` from one zero-shot results file (none if absent): its
+    LLM-MIDI rows made on ``dataset`` (the folder name the rows record) and its human rows."""
     from llmmusic.experiments.zeroshot import summarize_results
 
-    summary = summarize_results(results) if results.is_file() else None
+    summary = summarize_results(results, dataset=Path(dataset).name) if results.is_file() else None
     if summary is None or summary.empty:
         return {}
     mode = "score" if (summary["mode"] == "score").any() else "free"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_PIN, DEFAULT_RESULTS, MODES, SET_NAMES as SETS
+    from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_RESULTS, MODES, SET_NAMES as SETS
 
     p = sub.add_parser("zeroshot", help="zero-shot genre/style classification of MIDI by an LLM")
     p.add_argument("action", choices=("run", "summary"),
@@ -52,8 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="bars read from each human file (4 = the paper's 7680 ticks)")
     p.add_argument("--max-events", type=positive_int, default=32, help="events per track shown to the LLM")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="sampling seed")
-    p.add_argument("--pin", type=output_file, default=DEFAULT_PIN,
-                   help="JSON file pinning the LLM-MIDI sample (written on first use; a growing dataset keeps it)")
+    p.add_argument("--pin", type=output_file, default=None,
+                   help="JSON file pinning the LLM-MIDI sample (written on first use; a growing dataset keeps it; "
+                        "default: data/zeroshot/samples/<dataset folder name>.json)")
     p.add_argument("--cache", type=output_file, default=DEFAULT_CACHE, help="SQLite call cache")
     p.add_argument("--out", type=output_file, default=DEFAULT_RESULTS,
                    help="results (JSON lines; rewritten once, when the run ends: rows of the sets not run are kept)")
@@ -87,6 +88,7 @@ def _print_set(es: EvalSet, modes: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every input, ask the questions, then replace the rows of the sets that ran in one atomic write."""
+    from llmmusic.data.dataset import pick_dataset
     from llmmusic.experiments import zeroshot as Z
 
     if args.action == "summary":
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     earlier = Z.read_result_rows(args.out) if args.out.exists() else []  # a corrupt file stops us here
     sets = Z.build_sets(args.sets, dataset_dir=args.dataset, n_llm_midi=args.n_llm_midi, n_human=args.n_human,
                         n_topmagd=args.n_topmagd, seed=args.seed, bars=args.bars, user_folder=args.user_folder,
-                        user_labels_csv=args.user_labels, pin=args.pin, split=args.llm_split, split_seed=args.split_seed)
+                        user_labels_csv=args.user_labels, pin=args.pin or Z.sample_pin(pick_dataset(args.dataset)),
+                        split=args.llm_split, split_seed=args.split_seed)
     client = client_from_args(args, args.cache)
     tokens = Z.LabelTokens(client, Path(args.cache).with_suffix(".tokens.json"))
     start = time.monotonic()

@@ -41,10 +41,10 @@ Used in: notebooks/03_zero_shot.py, course/labs/lab3_zero_shot.py, ``llmmusic ze
 from llmmusic.experiments.zeroshot.answers import UNPARSED, Answer, parse_answer
 from llmmusic.experiments.zeroshot.example import (FORCED_LABEL, PROBE_MESSAGES, Example, ask_example, forced_tables,
                                                    show_messages)
-from llmmusic.experiments.zeroshot.experiment import (DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_PIN, DEFAULT_RESULTS,
+from llmmusic.experiments.zeroshot.experiment import (DEFAULT_CACHE, DEFAULT_DIR, DEFAULT_RESULTS,
                                                       HUMAN_AT_SIZE, RESULTS_NAME, Clip, ZeroShotRun, at_size_results,
                                                       at_size_table, chapter_results, current_results, request_throughput,
-                                                      run_experiment)
+                                                      run_experiment, sample_pin)
 from llmmusic.experiments.zeroshot.items import (SET_NAMES, EvalSet, Item, Task, build_sets, llm_midi_items,
                                                  read_items, standard_tasks, user_folder_items)
 from llmmusic.experiments.zeroshot.plots import confusion_figures, plot_accuracy, plot_answer_prior
@@ -59,14 +59,14 @@ from llmmusic.experiments.zeroshot.scoring import (TOP_LOGPROBS, LabelTokens, Sc
                                                    forced_score, score_reply, top_n)
 
 __all__ = [
-    "AGREEMENT_PAIRS", "Answer", "Clip", "DECODING", "DEFAULT_CACHE", "DEFAULT_DIR", "DEFAULT_PIN", "DEFAULT_RESULTS",
+    "AGREEMENT_PAIRS", "Answer", "Clip", "DECODING", "DEFAULT_CACHE", "DEFAULT_DIR", "DEFAULT_RESULTS",
     "HUMAN_AT_SIZE", "at_size_results", "at_size_table", "EvalSet", "Example", "FORCED_LABEL", "Item", "LabelTokens", "MODES", "PROBE_MESSAGES", "PROMPT_VERSION",
     "QUESTIONS", "RESULTS_NAME", "RowSink", "SET_NAMES", "SUMMARY_COLUMNS", "SYSTEM", "Scores", "TOP_LOGPROBS", "Task",
     "UNPARSED", "ZeroShotRun", "agreement", "alternatives", "answer_prior", "ask_example", "build_messages",
     "build_sets", "censored", "classify", "concentration", "confusion_figures", "eval_scores", "forced_logprob",
     "forced_score", "forced_tables", "label_grammar", "label_schema", "llm_midi_items", "merge_results",
     "mode_agreement", "parse_answer", "parse_methods", "piece_json", "plot_accuracy", "plot_answer_prior",
-    "read_items", "read_result_rows", "read_results", "request_throughput", "chapter_results", "current_results", "run_experiment", "run_items", "run_sets",
+    "read_items", "read_result_rows", "read_results", "request_throughput", "sample_pin", "chapter_results", "current_results", "run_experiment", "run_items", "run_sets",
     "score_reply", "show_messages", "standard_tasks", "summarize", "summarize_results", "throughput", "top_n",
     "user_folder_items", "write_results",
 ]

@@ -26,10 +26,17 @@ from llmmusic.paths import ROOT
 
 DEFAULT_DIR = ROOT / "data" / "zeroshot"
 DEFAULT_CACHE = DEFAULT_DIR / "cache.sqlite"
-DEFAULT_PIN = DEFAULT_DIR / "llm-midi-sample.json"
 #: The results file's name in its folder (beside the call cache).
 RESULTS_NAME = "results.jsonl"
 DEFAULT_RESULTS = DEFAULT_DIR / RESULTS_NAME
+
+
+def sample_pin(dataset_dir: str | Path) -> Path:
+    """The file pinning a dataset's LLM-MIDI sample (``data/zeroshot/samples/<dataset folder name>.json``):
+    one per dataset, so each keeps asking about the same pieces while it grows."""
+    return DEFAULT_DIR / "samples" / f"{Path(dataset_dir).name}.json"
+
+
 #: The folder under :data:`DEFAULT_DIR` of the human sets' run at size (no generated dataset changes them).
 HUMAN_AT_SIZE = "human"
 

@@ -30,6 +30,8 @@ class Item:
         truth: the true label (str) or a list of acceptable labels.
         source: the evaluation set's name.
         path: the MIDI file.
+        dataset: the generated dataset an LLM-MIDI piece comes from (its folder, relative to the
+            repository when inside it); recorded on every result row, so results are told apart by dataset.
     """
 
     id: str
@@ -37,6 +39,7 @@ class Item:
     truth: Any
     source: str
     path: str = ""
+    dataset: str | None = None
 
 
 def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
@@ -96,7 +99,8 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
         if (g, st) not in cell:
             cell[(g, st)] = load_pieces(root, genres=[g], styles=[st])
         piece = next(p for p in cell[(g, st)] if _rel(p.meta.get("path", ""), root) == path)
-        items.append(Item(id=path, piece=piece, truth=g, source="llm-midi", path=str(root / path)))
+        items.append(Item(id=path, piece=piece, truth=g, source="llm-midi", path=str(root / path),
+                          dataset=ident["dataset"]))
     return items
 
 

@@ -147,10 +147,14 @@ def read_results(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(read_result_rows(path))
 
 
-def summarize_results(path: str | Path, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame | None:
+def summarize_results(path: str | Path, n_boot: int = 1000, seed: int = 0,
+                      dataset: str | None = None) -> pd.DataFrame | None:
     """:func:`summarize` of a results file over the standard questions (``llm-genre``, ``llm-style``,
     ``human-folder``, ``human-topmagd``), if it exists.
 
+    Args:
+        dataset: keep only the LLM-MIDI rows of the generated dataset of this folder name (rows that do not
+            name their dataset are dropped then); the human sets' rows hold for every dataset and stay.
     Returns:
         One row per question and mode (n, accuracy and macro-F1 with intervals, top-3, chance),
         or ``None`` when there is no results file (or no row of a standard question).
@@ -163,6 +167,10 @@ def summarize_results(path: str | Path, n_boot: int = 1000, seed: int = 0) -> pd
         return None
     tasks = standard_tasks()
     results = results[results["task"].isin(list(tasks))]
+    if dataset is not None:
+        named = results["dataset"] if "dataset" in results.columns else pd.Series(None, index=results.index)
+        ours = named.map(lambda d: isinstance(d, str) and Path(d).name == dataset)
+        results = results[(results["source"] != "llm-midi") | ours]
     if results.empty:
         return None
     summary = summarize(results, list(tasks.values()), n_boot=n_boot, seed=seed)

@@ -23,7 +23,7 @@ def classify(client: LLMClient, item: Item, task: Task, mode: str, max_events: i
     """Ask one question of one item in one mode; one result row (never raises on a bad reply).
 
     Returns:
-        dict with id, source, task, mode, truth, raw (the model's label), how, pred (evaluated
+        dict with id, source, dataset (LLM-MIDI items), task, mode, truth, raw (the model's label), how, pred (evaluated
         label), correct, scores (score mode: list of log-probabilities over ``task.labels``), reply,
         calls, fresh_calls, prompt_tokens, completion_tokens, latency_s, prompt_version; score mode
         also censored (candidates scored by the lowest reported alternative).
@@ -31,6 +31,8 @@ def classify(client: LLMClient, item: Item, task: Task, mode: str, max_events: i
     messages = build_messages(item.piece, task.labels, task.word, mode, max_events)
     row: dict[str, Any] = dict(id=item.id, source=item.source, task=task.name, mode=mode,
                                truth=task.true_of(item), prompt_version=PROMPT_VERSION)
+    if item.dataset is not None:
+        row["dataset"] = item.dataset
     if mode in ("free", "score"):  # one request serves both: the reply and its log-probabilities
         reply = client.chat(messages, **DECODING["free"], logprobs=True, top_logprobs=top_n(client))
     else:
