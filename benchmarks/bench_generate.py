@@ -1,7 +1,7 @@
 """Throughput of `llmmusic generate` on the embedded server, beside llama-batched-bench's limit.
 
 The runs do real dataset work: each level generates the next ``--pieces`` pending songs of a
-dataset (default: the committed ``data/llm-midi/embedded-v1``, with its recorded parameters)
+dataset (default: the paper-prompt ``data/llm-midi/embedded-v1``, with its recorded parameters)
 with ``--concurrency`` set to the level, on a fresh llama-server with ``--slots`` slots (default twice
 the highest level: an idle slot that still holds a request's prompt prefix is there to take it, so the
 shared system prompt is not processed again; the rows record how many prompt tokens the server reused).
@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmmusic.data.dataset import DEFAULT_DATASET
+from llmmusic.data.dataset import PAPER_DATASET
 from llmmusic.generation.generate import Generator
 from llmmusic.generation.songs import GenerateConfig
 from llmmusic.generation.llm import LLMClient
@@ -121,7 +121,7 @@ def measure_levels(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--dataset", type=Path, default=PAPER_DATASET)
     parser.add_argument("--levels", type=int, nargs="*", default=[1, 2, 4],
                         help="concurrency levels; none: keep the levels already in the results file")
     parser.add_argument("--pieces", type=int, default=12)

@@ -51,7 +51,7 @@ def run(seqs: dict, tokenizer: MelodyTokenizer, args: argparse.Namespace, thread
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default="llm-midi", choices=("llm-midi", "pop909", "folk"))
-    parser.add_argument("--dataset", help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1)")
+    parser.add_argument("--dataset", help="LLM-MIDI dataset folder (default: llmmusic.data.dataset.DEFAULT_DATASET)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--d-model", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)

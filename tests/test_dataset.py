@@ -8,11 +8,12 @@ import pytest
 
 from llmmusic.generation.cache import CallCache
 from llmmusic.generation.card import dataset_summary
-from llmmusic.data.dataset import CACHE, DEFAULT_DATASET, FREE_DATASET, load_manifest, load_pieces, valid_rows
+from llmmusic.data.dataset import (CACHE, DEFAULT_DATASET, FREE_DATASET, PAPER_DATASET, load_manifest, load_pieces,
+                                   valid_rows)
 from llmmusic.data.midi import midi_to_piece
 from llmmusic.data.taxonomy import get_taxonomy
 
-DATASETS = [d for d in (DEFAULT_DATASET, FREE_DATASET) if (d / "manifest.jsonl").exists()]
+DATASETS = [d for d in dict.fromkeys((DEFAULT_DATASET, PAPER_DATASET, FREE_DATASET)) if (d / "manifest.jsonl").exists()]
 
 
 @pytest.fixture(params=DATASETS or [None], ids=[d.name for d in DATASETS] or ["none"])

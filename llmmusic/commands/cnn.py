@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1])
     p.add_argument("action", choices=("train", "eval"))
     p.add_argument("--model", type=output_file, help="checkpoint (default: <llmmusic home>/models/cnn-<dataset>.pt)")
-    p.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1; eval: the "
+    p.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: the default dataset, llmmusic.data.dataset.DEFAULT_DATASET; eval: the "
                                      "checkpoint's)")
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for 95%% intervals (default 1000)")
     p.add_argument("--out", type=output_file, help="also write the results as JSON here")

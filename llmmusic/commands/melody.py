@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=("train", "eval"))
     p.add_argument("--model", type=output_file, help="checkpoint (default: <llmmusic home>/models/melody-<corpus>.pt)")
     data = p.add_argument_group("data (train; eval reuses the checkpoint's)")
-    data.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: data/llm-midi/embedded-v1)")
+    data.add_argument("--dataset", type=existing_folder, help="LLM-MIDI dataset folder (default: llmmusic.data.dataset.DEFAULT_DATASET)")
     data.add_argument("--train-corpus", choices=("llm-midi", "pop909", "folk"), default="llm-midi")
     data.add_argument("--phrase-bars", type=positive_int, default=1, help="bars per phrase (default 1)")
     data.add_argument("--llm-limit", type=positive_int, help="at most this many LLM-MIDI pieces")

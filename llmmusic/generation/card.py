@@ -111,6 +111,9 @@ def write_card(dataset_dir: str | Path, name: str | None = None) -> Path:
         f"{r['llm_calls']} | {r['seconds']:.0f} | {r['pieces_per_hour']:.1f} | {r['tokens_per_second']:.1f} | "
         f"{'yes' if r['interrupted'] else 'no'} |" for r in s["runs"]) or "| (no run with fresh calls) ||||||||||"
     runs_notes = _runs_notes(s["runs"])
+    tick_quirk = ("- Under the paper's prompt, start ticks run 0-7680, which is 4 bars at 480 ticks per quarter, although the "
+                  "prompt\n  says 8 bars (the paper's quirk, kept on purpose; the `corrected` variant fixes it).\n"
+                  if p.get("variant", "paper") == "paper" else "")
     valid = valid_rows(load_manifest(dataset_dir))
     per_genre = ", ".join(f"{g} {n}" for g, n in valid.groupby("genre").size().items()) if len(valid) else "none"
     failures = ", ".join(f"`{k}` {v}" for k, v in sorted(s["failures"].items())) or "none"
@@ -166,9 +169,7 @@ llmmusic generate --out {dataset_dir.as_posix().split('/data/', 1)[-1] if '/data
 - The embedded model is small (1.5B parameters, a coding model) and runs on a CPU: its music is simple (few
   distinct pitches, repeated durations, onsets bunched in the first bars). This is a finding, not hidden; the same
   command with `--base-url`/`--model` (e.g. GPT-4o) reproduces the paper's setting.
-- Under the paper's prompt, start ticks run 0-7680, which is 4 bars at 480 ticks per quarter, although the prompt
-  says 8 bars (the paper's quirk, kept on purpose; the `corrected` variant fixes it).
-- Sampling on llama-server adds that server's defaults to the paper's temperature and top_p (top_k 40,
+{tick_quirk}- Sampling on llama-server adds that server's defaults to the paper's temperature and top_p (top_k 40,
   min_p 0.05); OpenAI's API has no such extra filters.
 - The grid is filled index-major (every combination's song 0 before any song 1) and, within an index, by
   diagonals of the genre x style table, so a partial dataset has about as many pieces of every genre (pieces
