@@ -53,9 +53,10 @@ def instance(schema: dict[str, Any]) -> Any:
 
 
 def completion(content: str, finish_reason: str = "stop") -> dict[str, Any]:
-    """A completion whose token count grows with the reply (the estimate reads it)."""
-    return stub_completion(content, finish_reason, {"prompt_tokens": 11, "completion_tokens": len(content) // 3,
-                                                    "total_tokens": 0})
+    """A completion whose token count grows with the reply (the estimate reads it), with llama-server's
+    count of reused prompt tokens (the live and the batch route must both keep it)."""
+    return {**stub_completion(content, finish_reason, {"prompt_tokens": 11, "completion_tokens": len(content) // 3,
+                                                       "total_tokens": 0}), "timings": {"cache_n": 7}}
 
 
 def schema_reply(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -158,6 +159,7 @@ def test_batch_round_trip_writes_what_a_live_run_writes(endpoint, tmp_path):
     assert len(bodies) == 2 * sent_live
     assert files(out) == files(tmp_path / "live") and len(files(out)) == 2
     assert rows_without_volatile(out) == rows_without_volatile(tmp_path / "live")
+    assert {r["usage"]["cached_prompt_tokens"] for r in read_manifest_rows(out / "manifest.jsonl")} == {7}
     # everything done: the next export has nothing to write
     assert batch.export_batch(Generator(config(out), remote(url, out)), tmp_path / "again.jsonl").requests == 0
     assert not (tmp_path / "again.jsonl").exists()

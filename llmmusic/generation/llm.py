@@ -20,6 +20,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -91,16 +92,23 @@ class Reply:
     logprobs: Any = None
 
 
-def reused_prompt_tokens(resp: Any) -> int | None:
-    """Prompt tokens of a chat completion that the server took from its cache instead of processing them
-    again: OpenAI's ``usage.prompt_tokens_details.cached_tokens``, else llama-server's ``timings.cache_n``;
-    ``None`` when the reply says neither."""
-    details = getattr(getattr(resp, "usage", None), "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None)
+def reply_usage(body: Mapping[str, Any]) -> dict[str, int]:
+    """The token counts of a chat completion's JSON body (a live reply's or a batch result's): prompt and
+    completion tokens, and ``cached_prompt_tokens``, the prompt tokens the server took from its cache instead of
+    processing them again, when it says (OpenAI's ``usage.prompt_tokens_details.cached_tokens``, else
+    llama-server's ``timings.cache_n``). ``{}`` for a body without usage."""
+    usage = body.get("usage")
+    if not isinstance(usage, Mapping) or not usage:
+        return {}
+    out = {"prompt_tokens": usage.get("prompt_tokens", 0) or 0, "completion_tokens": usage.get("completion_tokens", 0) or 0}
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
     if cached is None:
-        timings = (getattr(resp, "model_extra", None) or {}).get("timings")
-        cached = timings.get("cache_n") if isinstance(timings, dict) else None
-    return int(cached) if isinstance(cached, (int, float)) and cached >= 0 else None
+        timings = body.get("timings")
+        cached = timings.get("cache_n") if isinstance(timings, Mapping) else None
+    if isinstance(cached, (int, float)) and not isinstance(cached, bool) and cached >= 0:
+        out["cached_prompt_tokens"] = int(cached)
+    return out
 
 
 @dataclass
@@ -316,11 +324,7 @@ class LLMClient:
             self._count_failure()
             raise MalformedReply(f"the endpoint's reply is not a chat completion: {str(resp)[:120]!r}")
         choice = resp.choices[0]
-        usage = {"prompt_tokens": getattr(resp.usage, "prompt_tokens", 0) or 0,
-                 "completion_tokens": getattr(resp.usage, "completion_tokens", 0) or 0} if resp.usage else {}
-        reused = reused_prompt_tokens(resp)
-        if reused is not None and usage:
-            usage["cached_prompt_tokens"] = reused
+        usage = reply_usage(resp.model_dump()) if resp.usage else {}
         lp = choice.logprobs.model_dump() if getattr(choice, "logprobs", None) is not None else None
         with self._lock:
             self.stats.calls += 1

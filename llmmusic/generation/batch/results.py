@@ -18,6 +18,7 @@ from llmmusic.errors import DataError, UserError
 from llmmusic.generation.batch.requests import pending_calls
 from llmmusic.generation.cache import CachedCall
 from llmmusic.generation.generate import Generator
+from llmmusic.generation.llm import reply_usage
 from llmmusic.lock import FolderLock
 
 log = logging.getLogger(__name__)
@@ -79,8 +80,7 @@ def _reply(record: dict[str, Any]) -> CachedCall:
             raise TypeError
     except (KeyError, IndexError, TypeError, AttributeError):
         raise _Problem("malformed", "the response body is not a chat completion") from None
-    usage = {"prompt_tokens": usage.get("prompt_tokens", 0) or 0,
-             "completion_tokens": usage.get("completion_tokens", 0) or 0} if usage else {}
+    usage = reply_usage(body)
     created = body.get("created")
     return CachedCall("", text, choice.get("finish_reason"), usage, choice.get("logprobs"), 0.0,
                       float(created) if isinstance(created, (int, float)) and created > 0 else time.time())
