@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -33,9 +34,15 @@ def test_chosen_variant_makes_two_valid_pieces_on_one_line_replies(server, tmp_p
     summary = Generator(cfg, client).run(concurrency=2, progress=False)
     manifest = load_manifest(out)
     assert summary.songs_valid == 2, manifest[["status", "failure"]]
-    # llama-server says how much of each prompt it took from a slot's cache: after the first request at
-    # least the shared start of the system prompt
-    assert 0 < summary.cached_prompt_tokens < summary.prompt_tokens
+    # llama-server says how much of each prompt it took from a slot's cache; every row records it, and the
+    # same composition asked again (another seed, so not from our cache) reuses most of its prompt
+    assert all("cached_prompt_tokens" in row.usage for row in manifest.itertuples())
+    assert 0 <= summary.cached_prompt_tokens < summary.prompt_tokens
+    key = manifest[manifest.status == "valid"].iloc[0].cache_key
+    with sqlite3.connect(out / "cache.sqlite") as db:
+        messages = json.loads(db.execute("select request from calls where key = ?", (key,)).fetchone()[0])["messages"]
+    again = client.chat(messages, max_tokens=1, seed=12345)
+    assert not again.cached and again.usage["cached_prompt_tokens"] > again.usage["prompt_tokens"] // 2, again.usage
     for row in manifest[manifest.status == "valid"].itertuples():
         text = client.cache.get(row.cache_key).text
         assert "\n" not in text and conforms(json.loads(text), variant.schema())  # the grammar held
