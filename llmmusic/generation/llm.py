@@ -324,7 +324,8 @@ class LLMClient:
             self._count_failure()
             raise MalformedReply(f"the endpoint's reply is not a chat completion: {str(resp)[:120]!r}")
         choice = resp.choices[0]
-        usage = reply_usage(resp.model_dump()) if resp.usage else {}
+        usage = reply_usage({"usage": resp.usage.model_dump(),  # the usage and llama-server's timings only
+                             "timings": (resp.model_extra or {}).get("timings")}) if resp.usage else {}
         lp = choice.logprobs.model_dump() if getattr(choice, "logprobs", None) is not None else None
         with self._lock:
             self.stats.calls += 1

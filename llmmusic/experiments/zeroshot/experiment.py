@@ -63,7 +63,6 @@ def current_results() -> Path:
     return ran if ran.is_file() else DEFAULT_RESULTS
 
 
-
 def at_size_table(labels: Sequence[str], n_boot: int = 1000, seed: int = 0, root: Path = DEFAULT_DIR) -> pd.DataFrame:
     """The runs at size that exist among ``labels`` (see :func:`at_size_results`, under ``root``): one row per
     question and mode with n, accuracy and its 95 % interval, the interval's half-width, chance, and the run's
@@ -71,11 +70,12 @@ def at_size_table(labels: Sequence[str], n_boot: int = 1000, seed: int = 0, root
     frames = []
     for label in labels:
         path = at_size_results(label, root)
-        summary = R.summarize_results(path, n_boot=n_boot, seed=seed)
+        rows = R.read_results(path) if path.is_file() else None
+        summary = R.summarize_standard(rows, n_boot=n_boot, seed=seed) if rows is not None else None
         if summary is None:
             continue
         frames.append(summary.assign(run=label, half_width=(summary["acc_high"] - summary["acc_low"]) / 2,
-                                     **request_throughput(R.read_results(path))))
+                                     **request_throughput(rows)))
     columns = ["run", "task", "mode", "n", "accuracy", "acc_low", "acc_high", "half_width", "chance_uniform",
                "chance_majority", "items_per_hour", "prompt_tokens_per_s"]
     if not frames:

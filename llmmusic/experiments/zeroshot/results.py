@@ -160,9 +160,12 @@ def summarize_results(path: str | Path, n_boot: int = 1000, seed: int = 0,
         or ``None`` when there is no results file (or no row of a standard question).
     """
     path = Path(path)
-    if not path.is_file():
-        return None
-    results = read_results(path)
+    return summarize_standard(read_results(path), n_boot, seed, dataset) if path.is_file() else None
+
+
+def summarize_standard(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                       dataset: str | None = None) -> pd.DataFrame | None:
+    """:func:`summarize_results` of result rows already read (``None`` when no row is of a standard question)."""
     if results.empty:
         return None
     tasks = standard_tasks()
