@@ -42,6 +42,7 @@ seed = 0                # sampling seed (human files, audio examples)
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import Markdown, display
 
 from llmmusic.analysis import probe, stats
 from llmmusic.book import plots
@@ -50,6 +51,7 @@ from llmmusic.data.corpora import shared_data_dir
 from llmmusic.data.dataset import PAPER_DATASET, load_manifest, load_pieces, pick_dataset
 from llmmusic.data.piece import TRACKS
 from llmmusic.data.sampling import sample_per_group
+from llmmusic.generation.variants import dataset_variant
 
 # %%
 dataset_dir = pick_dataset(dataset)
@@ -97,12 +99,18 @@ else:
 # %% [markdown]
 # ## Notes per track
 #
-# The prompt asks for about 16 melody, 8 chord, 8 bass and 16 drum events.
+# How many notes each track holds, against what the dataset's prompt asked for (its variant, recorded in
+# `dataset.json`; `llmmusic.generation.variants.Variant.ask`):
 
 # %%
+variant = dataset_variant(dataset_dir)
+ask = variant.ask()
+display(Markdown(f"The `{variant.name}` prompt of this dataset asks for "
+                 f"{ask.describe()}."))
 tracks = stats.track_summary(pieces)
-fig, ax = plots.notes_per_track(tracks, targets=(16, 8, 8, 16))
-prov.figure(fig, "notes_per_track", caption="Notes per track and piece; red: the number the prompt asks for.")
+fig, ax = plots.notes_per_track(tracks, targets=ask.targets())
+prov.figure(fig, "notes_per_track", caption="Notes per track and piece; red: the number (line) or range (band) the "
+                                            "prompt asks for.")
 
 # %%
 ranges = tracks.groupby("track")[["n_notes", "pitch_min", "pitch_max", "pitch_range"]].mean().reindex(TRACKS).round(1)
@@ -127,9 +135,10 @@ prov.figure(fig, "pitch_classes", caption="Pitch-class distribution of each genr
 # %% [markdown]
 # ## Drums
 #
-# The prompt names three drum keys (35 kick, 38 snare, 42 closed hi-hat); the clamping allows 35-50.
+# Which General MIDI drum keys the rhythm tracks use, and their most frequent one-bar patterns.
 
 # %%
+display(Markdown(f"Asked for: {ask.drums}."))
 keys = stats.drum_key_counts(pieces)
 if keys.empty:
     notice("No rhythm-track notes in these pieces.")
@@ -148,7 +157,8 @@ else:
 # and bass. The human pieces are windows of `human_bars` bars read with `llmmusic.data.roles.read_midi`,
 # which assigns the same four roles to the parts of any MIDI file. POP909 has melodies only, so the
 # second table compares melodies (POP909 songs cut to windows of `human_bars` bars too). Counts are
-# per bar, because the LLM pieces span only about four bars (the tick-range quirk of chapter 1).
+# per bar, because the sources span different lengths (the paper's prompt leaves only 4 bars of start
+# times, chapter 1; the new variants ask for 8).
 
 # %%
 human = pop909 = None

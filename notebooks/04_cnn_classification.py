@@ -77,6 +77,7 @@ from llmmusic.analysis import metrics
 from llmmusic.book.provenance import Provenance, notice
 from llmmusic.experiments import cnn, repeats
 from llmmusic.experiments.zeroshot import current_results
+from llmmusic.generation.variants import dataset_variant
 
 # %%
 exp = cnn.Experiment(cnn.Settings.from_namespace(globals()))
@@ -94,16 +95,21 @@ print(exp.describe())
 # Every piece becomes an array of 4 tracks x 128 pitches x 128 steps: one channel per track
 # (melody, chords, bass, drums), one row per MIDI pitch, one column per 16th note, 8 bars. A cell holds
 # the velocity of the note sounding there (or, in the *binary* variant, 1). Drum hits mark only their
-# onset, because drum durations mean nothing (and the LLM's are clamped to 240-960 ticks while human
-# drum notes are short). LLM-MIDI and human MIDI go through the same code: both are first read into
+# onset, because drum durations mean nothing (the paper's prompt clamps them to 240-960 ticks, the new
+# variants write sixteenths, human drum notes are short). LLM-MIDI and human MIDI go through the same code: both are first read into
 # the same four-track `Piece` (human files by `llmmusic.data.roles.read_midi`, which assigns the four roles
 # to any file's parts), then drawn into the roll (`llmmusic.data.pianoroll`). Rolls are cached as `.npz`
 # arrays keyed by the dataset's manifest hash.
 #
-# One quirk matters here. The paper's prompt asks for 8 bars but allows start times 0-7680 ticks,
-# which at 480 ticks per quarter is **4 bars** (chapter 1). Paper-setting LLM pieces therefore fill only
-# the first half of an 8-bar roll; the network's maximum over time keeps the empty half from diluting
-# its features, but the two sources still differ in how much music a roll holds.
+# One quirk of the paper's prompt matters here: it asks for 8 bars but allows start times 0-7680 ticks,
+# which at 480 ticks per quarter is **4 bars** (chapter 1). Paper-prompt pieces therefore fill only the
+# first half of an 8-bar roll; the network's maximum over time keeps the empty half from diluting its
+# features, but the two sources still differ in how much music a roll holds. The new variants ask for
+# 8 bars on a sixteenth grid, so their rolls are full. The occupancy table below measures it.
+
+# %%
+display(Markdown(f"This dataset's prompt (`{dataset_variant(dataset_dir).name}`) lets notes start in the first "
+                 f"**{dataset_variant(dataset_dir).ask().bars} bars** of the {bars}-bar roll."))
 
 # %%
 prov.table(exp.split_counts(), "split_counts",
@@ -132,7 +138,8 @@ prov.figure(fig, "roll_example", caption="One LLM piece as the network sees it (
 # Training uses Adam, keeps the weights of the epoch with the lowest validation loss and stops after
 # `patience` epochs without improvement; it is deterministic given the seed (`torch.manual_seed`,
 # deterministic algorithms, seeded batch order). We train one model on velocity rolls and one on binary
-# rolls and keep the one with the lower validation loss.
+# rolls and keep the one with the lower validation loss. (The new prompt variants do not ask for
+# velocities: each track has one fixed value, so there the two inputs differ only in scale per track.)
 
 # %%
 training = exp.train()
@@ -311,5 +318,5 @@ prov.summary(lines, headline=headline)
 #   training pieces per genre (the split table above; the paper had 1,250: 50 songs in each of 25 styles), a CNN of
 #   80,000 weights has little to learn from: compare it with the pitch-class and rhythm features and
 #   with the chance rows before reading anything into it, and rerun the chapter as the dataset grows.
-# * The 8-bar roll of a paper-setting LLM piece is half empty (4 bars of ticks); human windows are full.
+# * The 8-bar roll of a paper-prompt piece is half empty (4 bars of ticks); human windows and the new variants' pieces are full.
 # * Training times are for this machine (`mode_choice` and `human_cv_training` tables) and depend on its load.

@@ -38,9 +38,9 @@
 # (parameter `train_corpus`)?
 
 # %% tags=["parameters"]
-dataset = None            # LLM-MIDI dataset folder; None: data/llm-midi/embedded-v1 (else the largest there)
+dataset = None            # LLM-MIDI dataset folder; None: llmmusic.data.dataset.DEFAULT_DATASET (else the largest there)
 train_corpus = "llm-midi" # corpus the transformer (and the n-grams) learn from: "llm-midi", "pop909" or "folk"
-phrase_bars = 1           # bars per phrase (paper-setting LLM-MIDI spans 4 bars, so 1 or 2)
+phrase_bars = 1           # bars per phrase (paper-prompt pieces span 4 bars, the new variants' 8)
 llm_limit = None          # LLM-MIDI pieces used; None: all valid pieces
 human_limit = 200         # pieces per human corpus (POP909, folk)
 human_max_bars = 32       # bars kept from the start of each human melody
@@ -82,6 +82,7 @@ from llmmusic.experiments.melody import experiment as X
 from llmmusic.experiments.melody import plots as P
 from llmmusic.experiments.melody import report as R
 from llmmusic.experiments.melody.train import TrainConfig
+from llmmusic.generation.variants import dataset_variant
 
 # %%
 dataset_dir = pick_dataset(dataset)
@@ -108,15 +109,20 @@ tokenizer = MelodyTokenizer()
 #
 # Each song's melody track is snapped to a sixteenth-note grid and cut into phrases of `phrase_bars`
 # bars on the bar grid (1,920 ticks per 4/4 bar). PiRhDy uses 4-bar phrases of Lakh MIDI songs; that is
-# impossible here, because the paper's prompt asks for start times 0-7,680 ticks, which at 480 ticks
-# per quarter is **4 bars**, so an LLM-MIDI melody holds at most four 1-bar or two 2-bar phrases. We use
-# 1-bar phrases by default (three context / next pairs per full song instead of one) and the same cut
+# impossible with the paper's prompt, which asks for start times 0-7,680 ticks, at 480 ticks per quarter
+# **4 bars**, so a paper-prompt melody holds at most four 1-bar or two 2-bar phrases; the new variants'
+# pieces span 8 bars (the sentence under this paragraph gives this dataset's span). We use 1-bar phrases
+# by default (one context / next pair per bar boundary instead of one per song) and the same cut
 # for the human melodies, whose first `human_max_bars` bars from the melody's entry are kept. Every corpus
 # is read on a 4/4 grid: a folk tune in 3/4 or 6/8, or one with a pick-up, is cut into 4-beat windows
 # that do not match its notated bars. Songs are split 80 / 10 / 10 into training, validation and test
 # at the song level with a fixed seed; empty phrases never enter a query.
 
 # %%
+if dataset_dir is not None:
+    span = dataset_variant(dataset_dir).ask().bars
+    display(Markdown(f"This dataset's prompt lets notes start in **{span} bars**: at most {span // phrase_bars} "
+                     f"phrases of {phrase_bars} bar(s) per LLM-MIDI melody."))
 prov.table(X.corpus_table(data), "corpora",
            caption="Songs and non-empty phrases per split and corpus (notes: all melody notes kept).")
 
@@ -283,7 +289,7 @@ else:
 #
 # The tables above carry the run's numbers; the measured sentence under the gap table states them.
 # The protocol is the established one, but three differences from the published setting bound any
-# comparison: phrases are one bar (LLM-MIDI spans four), the candidate pool is a test split of at most a few
+# comparison: phrases are `phrase_bars` bars (PiRhDy's are four), the candidate pool is a test split of at most a few
 # hundred songs rather than Lakh's, and the model is tiny and trained on the LLM melodies of the dataset at
 # hand (their number is in the corpus table; with few test songs the intervals are wide). Rerun with
 # `train_corpus="pop909"` or `"folk"` to train on human melodies and evaluate on LLM-MIDI in the other

@@ -57,6 +57,11 @@ def test_notes_per_track_and_note_histograms() -> None:
     fig, ax = plots.notes_per_track(track_summary(_pieces()), targets=(16, 8, 8, 16))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["melody", "chords", "bass", "rhythm"]
     assert [line.get_ydata()[0] for line in ax.lines[-4:]] == [16, 8, 8, 16]
+    fig, ax = plots.notes_per_track(track_summary(_pieces()), targets=[(8, 24), (24, 32), (8, 8), None])
+    assert [line.get_ydata()[0] for line in ax.lines[-1:]] == [8]  # an equal pair is a line, None nothing
+    (band_a,), (band_b,) = [c.get_paths() for c in ax.collections]
+    assert (band_a.vertices[:, 1].min(), band_a.vertices[:, 1].max()) == (8, 24)
+    assert (band_b.vertices[:, 1].min(), band_b.vertices[:, 1].max()) == (24, 32)
     fig, axes = plots.note_histograms(note_table(_pieces()))
     assert len(axes) == 3 and [a.get_xlabel() for a in axes] == ["pitch (MIDI)", "duration (quarter notes)", "velocity"]
     assert len(axes[0].patches) == 3 and len(axes[2].patches) == 4  # no pitch histogram of the drums

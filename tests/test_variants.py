@@ -211,3 +211,39 @@ def test_drum_lanes_are_16_steps_of_x_and_dot_and_loop_over_8_bars():
     piece = v.parse(json.dumps(REFERENCE["symbolic"])).piece
     first_bar = sorted((n.start // 120, n.pitch) for n in piece.rhythm if n.start < TICKS_PER_BAR)
     assert first_bar[:3] == [(0, 36), (0, 42), (0, 49)] and len(piece.rhythm) == 8 * 15
+
+
+@pytest.mark.parametrize("name", [n for n in NEW if n != "events"])  # events: a rest is an item, not a note
+def test_the_reference_piece_has_the_notes_its_prompt_asks_for(name):
+    piece = get_variant(name).parse(json.dumps(REFERENCE[name]), _plan(name)).piece
+    ask = get_variant(name).ask()
+    for track, target in zip(("melody", "chords", "bass", "rhythm"), ask.targets()):
+        if target is not None:
+            assert target[0] <= len(piece.track(track)) <= target[1], (track, target)
+    assert max(n.start for t in piece.tracks().values() for n in t) < ask.bars * TICKS_PER_BAR
+
+
+def test_the_bars_ask_spans_what_its_schema_allows():
+    """The fewest and most notes a valid bars reply can hold are the ends of the ask's ranges."""
+    fewest = {"bars": [["C", [["C4", 1, 4]], [["C2", 1, 4]]]] * 8, "drums": DRUMS4["symbolic"][:1]}
+    most = {"bars": [["C13", [["C4", 1, 4], ["D4", 5, 4], ["E4", 9, 4]], [["C2", 1, 4], ["G2", 9, 4]]]] * 8,
+            "drums": DRUMS4["symbolic"][:1]}
+    ask = get_variant("plan").ask()
+    for reply, end in ((fewest, 0), (most, 1)):
+        piece = get_variant("plan").parse(json.dumps(reply), PLAN).piece
+        assert [len(piece.track(t)) for t in ("melody", "chords", "bass")] == [ask.notes[t][end] for t in ("melody", "chords", "bass")]
+    assert ask.notes["rhythm"] is None and "repeated in every bar" in ask.drums
+
+
+def test_the_paper_ask_is_4_bars_of_fixed_counts_and_a_dataset_names_its_variant(tmp_path):
+    from llmmusic.data.dataset import PAPER_DATASET
+    from llmmusic.generation.variants import dataset_variant
+
+    paper = get_variant("paper").ask()
+    assert paper.bars == 4 and paper.targets() == [(16, 16), (8, 8), (8, 8), (16, 16)]
+    assert paper.describe().startswith("16 melody, 8 chord, 8 bass and 16 drum notes in 4 bars; drums: 16 hits")
+    assert get_variant("corrected").ask().bars == 8 and get_variant("corrected").ask().notes["chords"] == (24, 32)
+    assert dataset_variant(PAPER_DATASET).ask() == paper
+    assert dataset_variant(tmp_path).name == "paper"  # no dataset.json: the paper's prompt
+    (tmp_path / "dataset.json").write_text(json.dumps({"variant": "plan"}))
+    assert dataset_variant(tmp_path) is get_variant("plan")

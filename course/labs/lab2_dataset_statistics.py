@@ -67,7 +67,8 @@ from llmmusic.book import plots
 from llmmusic.analysis import stats
 from llmmusic.data.corpora import shared_data_dir
 from llmmusic.course import sample_pieces
-from llmmusic.data.piece import TRACKS, Note, Piece
+from llmmusic.data.piece import Note, Piece
+from llmmusic.generation.variants import dataset_variant
 
 if metric not in stats.METRICS:
     raise ValueError(f"metric={metric!r}: choose one of {stats.METRICS}")
@@ -82,15 +83,13 @@ print(f"{len(pieces)} LLM pieces from {dataset_dir.name}; {len(human)} human pie
 # %% [markdown]
 # ## Part 1: notes per track
 #
-# The prompt asks for about 16 melody, 8 chord, 8 bass and 16 drum events (red lines).
+# Red: what the dataset's prompt asks for (a line for an exact count, a band for a range), printed first.
 
 # %%
+ask = dataset_variant(dataset_dir).ask()  # the variant recorded in the dataset's dataset.json
+print("asked for:", ask.describe())
 tracks = stats.track_summary(pieces)
-fig, ax = plt.subplots(figsize=(7, 3.2))
-ax.boxplot([tracks.loc[tracks.track == t, "n_notes"] for t in TRACKS], tick_labels=list(TRACKS))
-for i, target in enumerate((16, 8, 8, 16), start=1):
-    ax.plot([i - 0.35, i + 0.35], [target, target], color="#d62728")
-ax.set_ylabel("notes per piece")
+fig, ax = plots.notes_per_track(tracks, targets=ask.targets())
 plt.show()
 
 # %% [markdown]

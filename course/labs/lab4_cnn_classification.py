@@ -102,9 +102,9 @@ plt.show()
 # ```{exercise} lab4.1 · The input, counted
 # :label: lab4-ex1
 #
-# How many numbers does the network read for one piece with `bars = 8`? Set `roll_values`. The pieces
-# were written with the paper's prompt (lab 1): what share of those numbers can ever be non-zero in
-# the second half of the roll? Explain in two or three sentences why a network can reach a high
+# How many numbers does the network read for one piece with `bars = 8`? Set `roll_values`. For a piece
+# written with the paper's prompt (lab 1), what share of those numbers can ever be non-zero in the
+# second half of the roll, and is this lab's dataset such a one? Explain in two or three sentences why a network can reach a high
 # accuracy on held-out LLM pieces and still tell us little about *human* music in the same genres.
 # ```
 
@@ -127,10 +127,11 @@ print(f"{roll_values} values per roll (array: {llm.rolls[0].size}); "
       f"{halves[0]:.2f} / {halves[1]:.2f}")
 
 # %% [markdown]
-# Start times stop at 7,680 ticks (4 bars), so the second half of an 8-bar roll holds at most the tails
-# of notes that started in bar 4: the share printed above. Held-out LLM pieces share everything with the
-# training pieces that is *not* genre — the fixed event counts, the 4-bar span, velocity habits, the
-# same model's clichés — so the network can use such regularities of one model as "genre". Human music
+# Under the paper's prompt, start times stop at 7,680 ticks (4 bars), so the second half of an 8-bar roll
+# holds at most the tails of notes that started in bar 4; the new prompt variants ask for 8 bars, so both
+# halves fill (the shares printed above tell which kind this dataset is). Held-out LLM pieces share
+# everything with the training pieces that is *not* genre — the event counts the prompt fixes, the span,
+# velocity habits, the same model's clichés — so the network can use such regularities of one model as "genre". Human music
 # differs in exactly those respects; the chapter measures how far the accuracy falls there.
 #
 # ````{solution-end}

@@ -257,9 +257,10 @@ def writer_rolls(effect: dict[str, Any], label: str) -> dict[str, Any]:
             for writer in ("exact", "official")}
 
 
-def notes_per_track(tracks: Any, targets: Sequence[float], ax: Any = None) -> tuple[Any, Any]:
-    """Box plots of notes per piece for each track (:func:`llmmusic.analysis.stats.track_summary`), with a
-    red line at each track's target (``targets`` in :data:`TRACKS` order).
+def notes_per_track(tracks: Any, targets: Sequence[float | tuple[float, float] | None], ax: Any = None) -> tuple[Any, Any]:
+    """Box plots of notes per piece for each track (:func:`llmmusic.analysis.stats.track_summary`), with each
+    track's target in red (``targets`` in :data:`TRACKS` order, e.g. :meth:`~llmmusic.generation.variants.Ask.targets`):
+    a number or an equal pair is a line, a range ``(fewest, most)`` a shaded band, ``None`` nothing.
 
     Returns:
         ``(fig, ax)``.
@@ -267,7 +268,13 @@ def notes_per_track(tracks: Any, targets: Sequence[float], ax: Any = None) -> tu
     fig, ax = _figure(ax, (7, 3.5))
     ax.boxplot([tracks.loc[tracks.track == t, "n_notes"] for t in TRACKS], tick_labels=list(TRACKS))
     for i, target in enumerate(targets, start=1):
-        ax.plot([i - 0.35, i + 0.35], [target, target], color="#d62728", linewidth=1)
+        if target is None:
+            continue
+        lo, hi = target if isinstance(target, tuple) else (target, target)
+        if lo == hi:
+            ax.plot([i - 0.35, i + 0.35], [lo, lo], color="#d62728", linewidth=1)
+        else:
+            ax.fill_between([i - 0.35, i + 0.35], lo, hi, color="#d62728", alpha=0.15, linewidth=0)
     ax.set_ylabel("notes per piece")
     return fig, ax
 

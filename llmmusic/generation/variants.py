@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmmusic.generation.grammar import compact_grammar
 from llmmusic.generation.json_schema import array_of, closed_object, conforms, fixed_tuple, int_range
 from llmmusic.generation.music_symbols import CHORD_SYMBOLS, DRUMS, KEYS, QUALITIES, chord_pitches, note_names, note_pitch
 from llmmusic.generation.parse import ParseResult, _decode, _FAIL, parse_reply
-from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.data.piece import TICKS_PER_BAR, TRACKS, Note, Piece
 from llmmusic.generation.prompts import PROMPT_VARIANTS, PromptVariant, build_generation_messages, generation_schema
 
 BARS = 8
@@ -65,6 +66,46 @@ PITCH_NOTE = "Pitches are MIDI note numbers (60 = middle C).\n"
 DRUM_LEGEND = ("General MIDI drum keys (35-81), e.g. 36 kick, 38 snare, 42 closed hi-hat, 46 open hi-hat, "
                "49 crash, 51 ride.\n")
 CLOSING = "Choose everything the way a musician who knows the requested genre and style would.\n"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a variant's prompt asks of a piece, for the chapters' sentences and reference lines.
+
+    Attributes:
+        bars: bars in which notes may start (the paper's start ticks 0-7680 are 4 bars).
+        notes: per track (:data:`~llmmusic.data.piece.TRACKS`), the notes per piece the prompt asks for as
+            ``(fewest, most)``; ``None`` where the prompt leaves the count open (a drum groove's hits).
+        drums: how the drums are asked for, in words.
+    """
+
+    bars: int
+    notes: dict[str, tuple[int, int] | None]
+    drums: str
+
+    def targets(self) -> list[tuple[int, int] | None]:
+        """:attr:`notes` in :data:`~llmmusic.data.piece.TRACKS` order (the plots' reference lines)."""
+        return [self.notes.get(t) for t in TRACKS]
+
+    def describe(self) -> str:
+        """The request in one sentence: notes per track and the drums."""
+        words = {"melody": "melody", "chords": "chord", "bass": "bass", "rhythm": "drum"}
+        parts = [(f"{lo}" if lo == hi else f"{lo}-{hi}") + f" {words[t]}" for t in TRACKS
+                 if (r := self.notes.get(t)) is not None for lo, hi in [r]]
+        counts = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts)
+        return f"{counts} notes in {self.bars} bars; drums: {self.drums}"
+
+
+#: Drum words of the variants that ask for a one-bar groove in drum-machine lanes.
+LANES_ASK = "a one-bar groove of 1-4 named drums in 16-step lanes, repeated in every bar"
+
+
+def _per_bar(lo: int, hi: int, bars: int = BARS) -> tuple[int, int]:
+    return lo * bars, hi * bars
+
+
+#: Fewest and most pitches of a chord symbol.
+CHORD_SIZE = (min(map(len, QUALITIES.values())), max(map(len, QUALITIES.values())))
 
 
 @dataclass(frozen=True)
@@ -95,6 +136,10 @@ class Variant:
                 {"role": "user", "content": self.user(genre, style, mood, plan)}]
 
     def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def ask(self) -> Ask:
+        """What the prompt asks of a piece (bars, notes per track, drums)."""
         raise NotImplementedError
 
     def response_format(self, endpoint: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -180,6 +225,10 @@ class GridVariant(Variant):
             "drums": array_of(fixed_tuple(int_range(*DRUM_KEY), int_range(1, 16)), 4, 16),
         })
 
+    def ask(self) -> Ask:
+        return Ask(BARS, {"melody": (8, 16), "chords": (4 * CHORD_SIZE[0], 8 * 4), "bass": (4, 8),
+                          "rhythm": _per_bar(4, 16)}, "a one-bar groove of 4-16 hits, repeated in every bar")
+
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
         chords = [Note(p, n * STEP_TICKS, VELOCITY["chords"], _at(bar, step))
                   for ps, bar, step, n in value["chords"] for p in ps]
@@ -229,6 +278,11 @@ class EventsVariant(Variant):
             "bass": array_of(fixed_tuple({"anyOf": [rest, int_range(*BASS_PITCH)]}, int_range(1, 16)), 4, 10),
             "drums": array_of(fixed_tuple(array_of(int_range(*DRUM_KEY), 0, 3), int_range(1, 16)), 2, 16),
         })
+
+    def ask(self) -> Ask:
+        """Items as asked (a rest is an item, so a track may hold fewer notes)."""
+        return Ask(BARS, {"melody": (8, 20), "chords": (4 * CHORD_SIZE[0], 8 * 4), "bass": (4, 10), "rhythm": None},
+                   "one bar of 2-16 items of up to 3 keys, repeated in every bar")
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
         end = BARS * TICKS_PER_BAR
@@ -291,6 +345,10 @@ class SymbolicVariant(Variant):
         return closed_object({"tempo": int_range(50, 200), "key": {"type": "string", "enum": list(KEYS)},
                         **self.track_props()})
 
+    def ask(self) -> Ask:
+        return Ask(BARS, {"melody": (8, 16), "chords": (4 * CHORD_SIZE[0], 8 * CHORD_SIZE[1]), "bass": (4, 8),
+                          "rhythm": None}, LANES_ASK)
+
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
         quarter = STEP_TICKS * 4
         chords = [Note(p, beats * quarter, VELOCITY["chords"], (bar - 1) * TICKS_PER_BAR + (beat - 1) * quarter)
@@ -336,6 +394,11 @@ class BarsVariant(Variant):
     def schema(self) -> dict[str, Any]:
         return closed_object({"tempo": int_range(50, 200), "key": {"type": "string", "enum": list(KEYS)},
                         **self.track_props()})
+
+    def ask(self) -> Ask:
+        """A chord symbol, 1-3 melody and 1-2 bass notes in each of the 8 bars."""
+        return Ask(BARS, {"melody": _per_bar(1, 3), "chords": _per_bar(*CHORD_SIZE), "bass": _per_bar(1, 2),
+                          "rhythm": None}, LANES_ASK)
 
     def build(self, value: dict[str, Any], plan: dict[str, Any] | None, repairs: list[str]) -> Piece:
         tracks: dict[str, list[Note]] = {"melody": [], "chords": [], "bass": []}
@@ -424,6 +487,17 @@ class PaperVariant(Variant):
     def schema(self) -> dict[str, Any]:
         return generation_schema(self.name)["json_schema"]["schema"]
 
+    def ask(self) -> Ask:
+        """The events the prompt asks for (a chord event is one pitch unless chords are pitch lists) in the
+        bars its start ticks allow."""
+        p = self.prompt
+        size = (3, 4) if p.chords_as_lists else (1, 1)
+        notes = {t: (p.count(t) * size[0], p.count(t) * size[1]) if t == "chords" else (p.count(t), p.count(t))
+                 for t in TRACKS}
+        drums = (f"{p.count('rhythm')} hits of the drum pitches 35 (kick), 38 (snare) and 42 (hi-hat), "
+                 f"clamped to {p.bounds.drum_min}-{p.bounds.drum_max}")
+        return Ask(round(p.bounds.start_max / TICKS_PER_BAR), notes, drums)
+
     def parse(self, text: Any, plan: dict[str, Any] | None = None) -> ParseResult:
         p = self.prompt
         return parse_reply(text, chords_as_lists=p.chords_as_lists, bounds=p.bounds)
@@ -449,6 +523,14 @@ def get_variant(name: str) -> Variant:
         return VARIANTS[name]
     except KeyError:
         raise ValueError(f"unknown prompt variant {name!r}; expected one of {sorted(VARIANTS)}") from None
+
+
+def dataset_variant(dataset_dir: str | Path) -> Variant:
+    """The variant a generated dataset was asked with (its ``dataset.json``; ``paper`` when unrecorded).
+    ``dataset_variant(d).ask()`` is what its prompt asked of each piece."""
+    from llmmusic.data.dataset import load_params
+
+    return get_variant(load_params(dataset_dir).get("variant", "paper"))
 
 
 #: What each variant changes, for the chapter's table (the module docstring has the details).

@@ -45,7 +45,7 @@ class DataConfig:
 
     Attributes:
         dataset: LLM-MIDI dataset folder (``None``: :func:`llmmusic.data.dataset.pick_dataset`).
-        phrase_bars: bars per phrase (1 or 2 for the paper-setting LLM-MIDI, which spans 4 bars).
+        phrase_bars: bars per phrase (paper-prompt LLM-MIDI spans 4 bars, the new variants' 8).
         llm_limit: at most this many LLM-MIDI pieces (``None``: all).
         human_limit: at most this many pieces of each human corpus.
         human_max_bars: keep the first bars of each human song (they run to 100+ bars).
