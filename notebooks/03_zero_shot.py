@@ -310,9 +310,10 @@ prov.summary(run.summary_lines())
 #   and at most `max_events` events per track for the prompt, so their accuracy is not directly
 #   comparable with the LLM-MIDI questions.
 #
-# Each dataset's LLM-MIDI sample is pinned in `data/zeroshot/samples/<dataset>.json` (for embedded-v1
-# it was drawn when the dataset had about 190 pieces: two per genre, 20 of the 25 styles), so the
-# chapter keeps asking about the same pieces while a dataset grows. Delete the file to draw a new
+# Each dataset's LLM-MIDI sample is pinned in `data/zeroshot/samples/<dataset>.json` (two pieces per
+# genre; for embedded-v1 it was drawn when the dataset had about 190 pieces and covers 20 of the 25
+# styles, for embedded-v2 at about 300 pieces and covers 25), so the chapter keeps asking about the
+# same pieces while a dataset grows. Delete the file to draw a new
 # sample (new requests to the model).
 
 # %%

@@ -300,6 +300,14 @@ if not mistakes:
 spread = repeats.show(prov, dataset_dir, "cnn")
 
 # %% [markdown]
+# The same repeats on the paper-prompt dataset (`embedded-v1`) and on the default one that chapter 1's
+# prompt study chose (`embedded-v2`), pooled per dataset: the comparison of the two prompts that the
+# claims page judges.
+
+# %%
+by_dataset = repeats.show_datasets(prov, "cnn", repeats.compared(dataset_dir))
+
+# %% [markdown]
 # ## In numbers
 
 # %%

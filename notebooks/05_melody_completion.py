@@ -245,6 +245,14 @@ display(Markdown(f"Measured in this run, with the model trained on **{train_corp
 # %%
 spread = repeats.show(prov, dataset_dir, "melody")
 
+# %% [markdown]
+# The same repeats on the paper-prompt dataset (`embedded-v1`) and on the default one that chapter 1's
+# prompt study chose (`embedded-v2`), pooled per dataset: the comparison of the two prompts that the
+# claims page judges.
+
+# %%
+by_dataset = repeats.show_datasets(prov, "melody", repeats.compared(dataset_dir))
+
 # %%
 prov.summary(R.summary_lines(gaps["mean"], train_corpus),
              headline=R.headline_rows(gaps["mean"], train_corpus, dataset_dir.name if dataset_dir else None))

@@ -253,6 +253,33 @@ def test_the_chapter_cell_records_table_and_figure_or_shows_the_command(tmp_path
     assert "llmmusic repeat cnn" in repeats.missing_note(empty, "cnn")
 
 
+def test_datasets_side_by_side_pool_each_file_and_name_the_missing_one(tmp_path, monkeypatch):
+    from llmmusic.book.provenance import Provenance
+
+    monkeypatch.setattr(repeats, "REPEATS_DIR", tmp_path / "repeats")
+    for name, hits in (("paper", (1, 2)), ("best", (6, 8))):
+        path = repeats.results_path(name, "cnn")
+        path.parent.mkdir(parents=True)
+        path.write_text("".join(json.dumps(_row(s, {"cnn:llm-genre": _acc(c, 10, chance=1 / 13)})) + "\n"
+                                for s, c in enumerate(hits)))
+    table = repeats.datasets_table("cnn", ["data/llm-midi/paper", "best", "absent"], n_boot=100)
+    assert list(table.index) == [("cnn:llm-genre", "paper"), ("cnn:llm-genre", "best")]
+    assert table.loc[("cnn:llm-genre", "paper"), "pooled"] == pytest.approx(3 / 20)
+    assert table.loc[("cnn:llm-genre", "best"), "pooled"] == pytest.approx(14 / 20)
+    assert table.loc[("cnn:llm-genre", "best"), "seeds"] == 2 and table.loc[("cnn:llm-genre", "best"), "items"] == 20
+    assert table.loc[("cnn:llm-genre", "paper"), "pooled_high"] < table.loc[("cnn:llm-genre", "best"), "pooled_low"]
+    prov = Provenance("04_cnn_classification", params={}, out_dir=tmp_path / "out", show=False)
+    notes: list[str] = []
+    monkeypatch.setattr("llmmusic.book.provenance.notice", notes.append)
+    repeats.show_datasets(prov, "cnn", ["paper", "best", "absent"])
+    assert [(r.kind, r.name) for r in prov.records] == [("table", "repeats_datasets")]
+    assert len(notes) == 1 and "`llmmusic repeat cnn --dataset absent" in notes[0]  # the note for "absent" only
+    assert repeats.datasets_table("cnn", ["absent"]).empty
+    assert repeats.compared() == ["embedded-v1", "embedded-v2"]
+    assert repeats.compared("data/llm-midi/embedded-v1") == ["embedded-v1", "embedded-v2"]
+    assert repeats.compared("/elsewhere/mine") == ["embedded-v1", "embedded-v2", "mine"]
+
+
 @pytest.mark.parametrize("kind, notebook", [("cnn", "04_cnn_classification.py"), ("melody", "05_melody_completion.py")])
 def test_the_repeats_defaults_are_the_chapters_parameters(kind, notebook):
     # the settings restate the chapter's parameters cell; a default changed in one place only fails here

@@ -436,6 +436,29 @@ def pooled_figures(path: str | Path, n_boot: int = 1000) -> dict[str, dict[str, 
                    "chance": r["chance"], "seeds": int(r["seeds"])} for name, r in summary.iterrows()}
 
 
+def datasets_table(kind: str, datasets: Sequence[str | Path], n_boot: int = 1000) -> pd.DataFrame:
+    """The pooled figures of ``kind``'s repeats on each of ``datasets``, side by side.
+
+    Args:
+        kind: ``cnn`` or ``melody``.
+        datasets: dataset folders or names (their files are :func:`results_path`).
+        n_boot: bootstrap resamples of the pooled intervals.
+    Returns:
+        DataFrame indexed by (metric, dataset) with pooled, pooled_low, pooled_high, seeds, items and chance;
+        a dataset without a results file adds no row.
+    """
+    parts = {Path(d).name: summarize(select(load_rows(results_path(d, kind))), n_boot)
+             for d in datasets if results_path(d, kind).is_file()}
+    parts = {name: table for name, table in parts.items() if not table.empty}
+    if not parts:
+        return pd.DataFrame()
+    cols = ["pooled", "pooled_low", "pooled_high", "seeds", "items", "chance"]
+    table = pd.concat({name: t[cols] for name, t in parts.items()}, names=["dataset", "metric"])
+    order = list(dict.fromkeys(m for t in parts.values() for m in t.index))
+    return table.swaplevel().reindex(pd.MultiIndex.from_product([order, list(parts)], names=["metric", "dataset"])
+                                     ).dropna(how="all")
+
+
 # ------------------------------------------------------------------------------------------- chapters
 def command(dataset: str | Path, kind: str, seeds: Sequence[int] = DEFAULT_SEEDS) -> str:
     """The command that makes (or completes) the repeats file of ``kind`` on ``dataset``."""
@@ -504,6 +527,31 @@ def missing_note(dataset_dir: str | Path | None, kind: str) -> str:
         return "No dataset, so no repeats over seeds."
     return (f"No repeats over seeds for `{Path(dataset_dir).name}` yet; `{command(dataset_dir, kind)}` makes them "
             f"(`{relative_to_root(results_path(dataset_dir, kind))}`).")
+
+
+def compared(dataset_dir: str | Path | None = None) -> list[str]:
+    """The datasets a chapter sets side by side: the paper's prompt, the default, and the chapter's own."""
+    from llmmusic.data.dataset import DEFAULT_DATASET, PAPER_DATASET
+
+    names = [PAPER_DATASET.name, DEFAULT_DATASET.name] + ([Path(dataset_dir).name] if dataset_dir else [])
+    return list(dict.fromkeys(names))
+
+
+def show_datasets(prov: Any, kind: str, datasets: Sequence[str | Path]) -> pd.DataFrame:
+    """A chapter's "both datasets" cell: :func:`datasets_table` recorded by ``prov``, or a note naming the
+    commands that make the missing files."""
+    from llmmusic.book.provenance import notice
+
+    table = datasets_table(kind, datasets)
+    have = set(table.index.get_level_values("dataset")) if not table.empty else set()
+    for d in datasets:
+        if Path(d).name not in have:
+            notice(missing_note(d, kind))
+    if not table.empty:
+        prov.table(table.round(3), "repeats_datasets",
+                   caption=f"{kind}: each dataset's figures pooled over its committed repeats (seeds, items), with "
+                           f"95 % bootstrap intervals: the paper's prompt beside the prompt chapter 1 chose.")
+    return table
 
 
 def show(prov: Any, dataset_dir: str | Path | None, kind: str) -> Spread | None:
