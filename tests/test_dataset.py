@@ -85,11 +85,21 @@ def test_index_order_check_finds_a_gap():
 def test_every_reply_is_in_the_committed_cache(dataset):
     """Each attempt that got a reply names a call stored in the committed cache: a rerun replays it, no call."""
     cache = CallCache(dataset / CACHE)
-    replied = load_manifest(dataset).query("status != 'error'")
-    stored = {r.cache_key: cache.get(r.cache_key) for r in replied.itertuples()}
-    missing = [f"{r.genre}/{r.style}/{r.index}" for r in replied.itertuples() if stored[r.cache_key] is None]
+    manifest = load_manifest(dataset)
+    replied = manifest.query("status != 'error'")
+    # a plan-then-compose attempt whose plan failed made no compose call: its reply is the plan call's
+    plan_failed = replied["cache_key"].isna()
+    if plan_failed.any():
+        assert "plan_cache_key" in replied and replied.loc[plan_failed, "failure"].str.startswith("plan_").all()
+        assert all(cache.get(k) is not None for k in replied.loc[plan_failed, "plan_cache_key"])
+    composed = replied[~plan_failed]
+    stored = {r.cache_key: cache.get(r.cache_key) for r in composed.itertuples()}
+    missing = [f"{r.genre}/{r.style}/{r.index}" for r in composed.itertuples() if stored[r.cache_key] is None]
     assert not missing, f"{len(missing)} manifest rows have no cached reply, e.g. {missing[:3]}"
-    assert all(stored[r.cache_key].finish_reason == r.finish_reason for r in replied.itertuples())
+    assert all(stored[r.cache_key].finish_reason == r.finish_reason for r in composed.itertuples())
+    if "plan_cache_key" in manifest:  # every plan a composed piece was conditioned on is cached too
+        plans = composed["plan_cache_key"].dropna()
+        assert all(cache.get(k) is not None for k in plans), "a plan call is missing from the cache"
 
 
 def test_counts_per_combination_agree_across_manifest_files_and_card(dataset):

@@ -30,7 +30,8 @@ from llmmusic.paths import ROOT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASET = ROOT / "data" / "llm-midi" / "embedded-v1"
+#: The chapters' default: the plan-then-compose prompt that chapter 1's design study chose (schema decoding).
+DEFAULT_DATASET = ROOT / "data" / "llm-midi" / "embedded-v2"
 FREE_DATASET = ROOT / "data" / "llm-midi" / "embedded-free-v1"
 #: The paper's prompt, schema decoding: the faithful baseline that chapter 1 reads and chapter 2 compares with.
 PAPER_DATASET = ROOT / "data" / "llm-midi" / "embedded-v1"
