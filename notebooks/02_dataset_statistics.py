@@ -199,10 +199,11 @@ compare_dir = Path(compare_dataset) if compare_dataset else PAPER_DATASET
 if compare_dir.resolve() == dataset_dir.resolve():
     notice(f"`dataset` is the comparison dataset itself ({relative_to_root(compare_dir)}): nothing to set side by side.")
 else:
-    side = probe.probe_table([probe.probe_dataset(compare_dir, seed=seed), probe.probe_dataset(dataset_dir, seed=seed)])
-    prov.table(side.T, "datasets_side_by_side",
+    both = [probe.probe_dataset(compare_dir, seed=seed), probe.probe_dataset(dataset_dir, seed=seed)]
+    prov.table(probe.probe_table(both).T, "datasets_side_by_side",
                caption=f"The probe of {compare_dir.name} (paper prompt) and {dataset_dir.name}: means with 95 % "
                        "intervals; genre legibility with its bootstrap interval.")
+    print(*probe.study_lines(both), sep="\n")
 
 # %% [markdown]
 # ## Listening

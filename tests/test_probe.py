@@ -8,6 +8,7 @@ import random
 import pytest
 
 from llmmusic.data.piece import TICKS_PER_BAR, Note, Piece
+from llmmusic.analysis import probe
 from llmmusic.analysis.probe import best_variant, legibility, mean_ci, piece_probe, probe_dataset, repetition
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -182,3 +183,18 @@ def test_summary_lines_and_headline_rows_quote_the_measured_numbers():
     rows = headline_rows(results, choice)
     assert [r["value"] for r in rows] == [0.128, 0.154] and rows[1]["low"] == 0.077 and rows[0]["n"] == 78
     assert "met." in summary_lines(results, {**choice, "meets_target": True})[2]
+
+
+def _probed(name: str, accuracy: float, low: float, high: float, tick0: float, tokens: float) -> dict:
+    return {"dataset": name, "pieces": 650, "tokens_per_piece": tokens, "tick0_share": (tick0, tick0, tick0),
+            "bars_used": (8.0, 8.0, 8.0), "repetition": (0.5, 0.5, 0.5),
+            "legibility": {"accuracy": accuracy, "low": low, "high": high, "uniform": 1 / 13, "majority": 1 / 13}}
+
+
+def test_study_lines_compare_with_the_first_and_say_whether_chance_is_beaten():
+    base = _probed("paper", 0.080, 0.060, 0.102, 0.18, 1000)
+    clear, unclear = _probed("clear", 0.300, 0.250, 0.350, 0.03, 500), _probed("unclear", 0.091, 0.069, 0.115, 0.03, 650)
+    lines = probe.study_lines([base, clear, unclear])
+    assert len(lines) == 2 and lines[0].startswith("clear (650 pieces): genre legibility 0.300 [0.250, 0.350] vs 0.080")
+    assert "(above uniform chance 0.077)" in lines[0] and "(not clearly above uniform chance 0.077)" in lines[1]
+    assert "events at tick 0 3.0% vs 18.0%" in lines[0] and "0.50x the tokens per piece" in lines[0]

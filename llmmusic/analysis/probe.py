@@ -301,7 +301,9 @@ def study_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
         leg, b = r["legibility"], base["legibility"]
         legible = ("legibility not measured yet (too few pieces per genre)" if math.isnan(leg["accuracy"]) else
                    f"genre legibility {leg['accuracy']:.3f} [{leg['low']:.3f}, {leg['high']:.3f}] vs "
-                   f"{b['accuracy']:.3f} [{b['low']:.3f}, {b['high']:.3f}]")
+                   f"{b['accuracy']:.3f} [{b['low']:.3f}, {b['high']:.3f}] "
+                   f"({'above' if leg['low'] > leg['uniform'] else 'not clearly above'} uniform chance "
+                   f"{leg['uniform']:.3f})")
         lines.append(f"{r['dataset']} ({r['pieces']} pieces): {legible}; events at tick 0 {r['tick0_share'][0]:.1%} "
                      f"vs {base['tick0_share'][0]:.1%}; bars used {r['bars_used'][0]:.1f} vs {base['bars_used'][0]:.1f}; "
                      f"1-bar repetition {r['repetition'][0]:.2f} vs {base['repetition'][0]:.2f}; "
