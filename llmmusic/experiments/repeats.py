@@ -425,13 +425,17 @@ def spread_table(rows: Sequence[Mapping[str, Any]], n_boot: int = 1000) -> pd.Da
     return values.reindex(summary.index).join(summary.drop(columns=["measure"]))
 
 
+def pooled_summary(path: str | Path, n_boot: int = 1000) -> pd.DataFrame:
+    """:func:`summarize` of the rows of the file's main parameters (:func:`select`); empty when the file is
+    absent or holds no row."""
+    path = Path(path)
+    return summarize(select(load_rows(path)), n_boot) if path.is_file() else pd.DataFrame()
+
+
 def pooled_figures(path: str | Path, n_boot: int = 1000) -> dict[str, dict[str, Any]]:
     """Metric id -> ``{value, low, high, n, chance, seeds}`` pooled over the seeds of the file's main
     parameters (:func:`select`); empty when the file is absent."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    summary = summarize(select(load_rows(path)), n_boot)
+    summary = pooled_summary(path, n_boot)
     return {name: {"value": r["pooled"], "low": r["pooled_low"], "high": r["pooled_high"], "n": int(r["items"]),
                    "chance": r["chance"], "seeds": int(r["seeds"])} for name, r in summary.iterrows()}
 
@@ -447,16 +451,13 @@ def datasets_table(kind: str, datasets: Sequence[str | Path], n_boot: int = 1000
         DataFrame indexed by (metric, dataset) with pooled, pooled_low, pooled_high, seeds, items and chance;
         a dataset without a results file adds no row.
     """
-    parts = {Path(d).name: summarize(select(load_rows(results_path(d, kind))), n_boot)
-             for d in datasets if results_path(d, kind).is_file()}
-    parts = {name: table for name, table in parts.items() if not table.empty}
+    cols = ["pooled", "pooled_low", "pooled_high", "seeds", "items", "chance"]
+    parts = {Path(d).name: pooled_summary(results_path(d, kind), n_boot) for d in datasets}
+    parts = {name: table[cols] for name, table in parts.items() if not table.empty}
     if not parts:
         return pd.DataFrame()
-    cols = ["pooled", "pooled_low", "pooled_high", "seeds", "items", "chance"]
-    table = pd.concat({name: t[cols] for name, t in parts.items()}, names=["dataset", "metric"])
     order = list(dict.fromkeys(m for t in parts.values() for m in t.index))
-    return table.swaplevel().reindex(pd.MultiIndex.from_product([order, list(parts)], names=["metric", "dataset"])
-                                     ).dropna(how="all")
+    return pd.concat(parts, names=["dataset", "metric"]).swaplevel().loc[order]
 
 
 # ------------------------------------------------------------------------------------------- chapters
