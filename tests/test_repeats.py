@@ -275,9 +275,13 @@ def test_datasets_side_by_side_pool_each_file_and_name_the_missing_one(tmp_path,
     assert [(r.kind, r.name) for r in prov.records] == [("table", "repeats_datasets")]
     assert len(notes) == 1 and "`llmmusic repeat cnn --dataset absent" in notes[0]  # the note for "absent" only
     assert repeats.datasets_table("cnn", ["absent"]).empty
-    assert repeats.compared() == ["embedded-v1", "embedded-v2"]
-    assert repeats.compared("data/llm-midi/embedded-v1") == ["embedded-v1", "embedded-v2"]
-    assert repeats.compared("/elsewhere/mine") == ["embedded-v1", "embedded-v2", "mine"]
+    from llmmusic.data.dataset import DEFAULT_DATASET, PAPER_DATASET
+
+    assert repeats.compared() == [PAPER_DATASET, DEFAULT_DATASET] and PAPER_DATASET.name == "embedded-v1"
+    assert repeats.compared("data/llm-midi/embedded-v1") == [PAPER_DATASET, DEFAULT_DATASET]
+    assert repeats.compared("/elsewhere/mine") == [PAPER_DATASET, DEFAULT_DATASET, Path("/elsewhere/mine")]
+    # a note for a compared dataset without repeats names its folder, so the command runs as printed
+    assert "--dataset data/llm-midi/embedded-v1 " in repeats.missing_note(repeats.compared()[0], "cnn")
 
 
 @pytest.mark.parametrize("kind, notebook", [("cnn", "04_cnn_classification.py"), ("melody", "05_melody_completion.py")])

@@ -530,12 +530,16 @@ def missing_note(dataset_dir: str | Path | None, kind: str) -> str:
             f"(`{relative_to_root(results_path(dataset_dir, kind))}`).")
 
 
-def compared(dataset_dir: str | Path | None = None) -> list[str]:
-    """The datasets a chapter sets side by side: the paper's prompt, the default, and the chapter's own."""
+def compared(dataset_dir: str | Path | None = None) -> list[Path]:
+    """The dataset folders a chapter sets side by side: the paper's prompt, the default, and the chapter's own
+    (one folder per name, as the repeats files are per name)."""
     from llmmusic.data.dataset import DEFAULT_DATASET, PAPER_DATASET
 
-    names = [PAPER_DATASET.name, DEFAULT_DATASET.name] + ([Path(dataset_dir).name] if dataset_dir else [])
-    return list(dict.fromkeys(names))
+    folders = [PAPER_DATASET, DEFAULT_DATASET] + ([Path(dataset_dir)] if dataset_dir else [])
+    by_name: dict[str, Path] = {}
+    for folder in folders:
+        by_name.setdefault(folder.name, folder)
+    return list(by_name.values())
 
 
 def show_datasets(prov: Any, kind: str, datasets: Sequence[str | Path]) -> pd.DataFrame:
