@@ -336,8 +336,9 @@ prov.summary(probe.summary_lines(results, choice), headline=probe.headline_rows(
 # progressions in words, and what reaches the notes through them (tempo, chords) is the only
 # signal that lifts legibility above the paper prompt's, and not yet clearly above chance at 78
 # pieces. Chapter 2 repeats the probe on every piece of both full datasets (650 songs each), which
-# tells whether the pilot's difference holds at that size. A model that writes music from what it knows needs more than 1.5 billion parameters; the
-# same commands with `--base-url`/`--model` ask a larger one.
+# tells whether the pilot's difference holds at that size. A model that writes music from what it
+# knows needs more than 1.5 billion parameters; the same commands with `--base-url`/`--model` ask a
+# larger one.
 #
 # The next chapter looks at the whole dataset: what the pieces contain, and how they compare with
 # music written by people.
