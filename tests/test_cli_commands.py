@@ -100,6 +100,8 @@ def test_zeroshot_run_on_a_user_folder_through_a_local_endpoint(tmp_path, capsys
 def test_zeroshot_arguments_are_checked_before_anything_runs(tmp_path, capsys):
     assert "unknown 'guess'" in _refused(["zeroshot", "run", "--modes", "free,guess"], capsys)
     assert "unknown 'mine'" in _refused(["zeroshot", "run", "--sets", "mine"], capsys)
+    assert "unknown 'exam'; expected some of train, val, test" in _refused(
+        ["zeroshot", "run", "--llm-split", "test,exam"], capsys)
     assert "no such folder" in _refused(["zeroshot", "run", "--dataset", str(tmp_path / "none")], capsys)
     _refused(["zeroshot", "explain"], capsys)
     out = tmp_path / "results.jsonl"

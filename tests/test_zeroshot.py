@@ -309,3 +309,29 @@ def test_llm_midi_items_of_the_cnn_test_split_are_exactly_its_test_pieces():
     assert {it.id for it in items} == want and len(items) == len(want) > 0
     first = Z.llm_midi_items(ds, 10, seed=0, split="test", split_seed=3)
     assert [it.id for it in first] == [it.id for it in items[:10]]  # prefix-stable within the split
+
+
+def test_a_test_pin_serves_a_sample_of_test_and_val_which_starts_with_it(tmp_path):
+    from llmmusic.data.dataset import load_manifest, pick_dataset, valid_rows
+    from llmmusic.data.splits import split_by_combination
+
+    ds = pick_dataset()
+    if ds is None:
+        pytest.skip("no committed dataset")
+    rows = valid_rows(load_manifest(ds)).reset_index(drop=True)
+    split = split_by_combination(rows["genre"].tolist(), rows["style"].tolist(), seed=0)
+    pin = tmp_path / "pin.json"
+    test = [it.id for it in Z.llm_midi_items(ds, 12, seed=0, pin=pin, split="test")]
+    both = Z.llm_midi_items(ds, None, seed=0, pin=pin, split="test,val")
+    ids = [it.id for it in both]
+    assert ids[:12] == test  # the pinned test pieces keep their places
+    assert set(ids) == set(rows["path"][(split == "test") | (split == "val")]) and len(ids) == len(set(ids))
+    n_test = int((split == "test").sum())
+    assert set(ids[:n_test]) == set(rows["path"][split == "test"])  # every test piece before any val piece
+    pinned = json.loads(pin.read_text())
+    assert pinned["split"] == "test,val" and pinned["ids"] == ids
+    # the extended pin no longer serves the test split alone, nor an unsplit sample: those keep their own order
+    again = [it.id for it in Z.llm_midi_items(ds, 12, seed=0, pin=pin, split="test")]
+    assert again == test and json.loads(pin.read_text())["ids"] == ids
+    with pytest.raises(ValueError, match="distinct splits"):
+        Z.llm_midi_items(ds, 3, seed=0, split="test,exam")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from llmmusic.data.splits import SPLITS
     from llmmusic.experiments.zeroshot import DEFAULT_CACHE, DEFAULT_RESULTS, MODES, SET_NAMES as SETS
 
     p = sub.add_parser("zeroshot", help="zero-shot genre/style classification of MIDI by an LLM")
@@ -42,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-explain", type=nonnegative_int, default=None, help="run explain mode on the first N pieces only")
     p.add_argument("--n-free", type=nonnegative_int, default=None,
                    help="run free mode on the first N pieces of each set only (score mode still asks every piece)")
-    p.add_argument("--llm-split", choices=("train", "val", "test"), default=None,
-                   help="LLM-MIDI pieces of this split of chapter 4's CNN split only (a --n-llm-midi above its size takes all)")
+    p.add_argument("--llm-split", type=choice_list(SPLITS), default=None,
+                   help="LLM-MIDI pieces of these splits of chapter 4's CNN split only, comma-separated (test,val: "
+                        "the test pieces first; a --n-llm-midi above their number takes all)")
     p.add_argument("--split-seed", type=nonnegative_int, default=0, help="the CNN split's seed (chapter 4's seed)")
     p.add_argument("--user-folder", type=existing_folder, default=None,
                    help="labelled MIDI folder (subfolders = labels); needed by --sets user")

@@ -42,14 +42,15 @@ class Item:
     dataset: str | None = None
 
 
-def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
-                   pin: str | Path | None = None, split: str | None = None, split_seed: int = 0) -> list[Item]:
+def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0, pin: str | Path | None = None,
+                   split: str | Sequence[str] | None = None, split_seed: int = 0) -> list[Item]:
     """A genre- and style-balanced sample of a generated dataset (``truth`` = genre; style in meta).
 
     A dataset that is still growing changes the balanced order, so the sample can be pinned: when
     ``pin`` (a JSON file) exists and names this dataset and seed, its ids come first (then the rest
     of the balanced order); a missing ``pin`` file, or one holding fewer ids than asked for, is
-    (re)written with the ids chosen now (an extension keeps the pinned ids first).
+    (re)written with the ids chosen now (an extension keeps the pinned ids first). A pin of the splits
+    ``test`` also serves a sample of ``test,val``, whose order starts with the test pieces.
 
     Args:
         dataset_dir: a dataset folder (``llmmusic.data.dataset``).
@@ -58,7 +59,8 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
         pin: JSON file ``{"dataset", "seed", "ids"}`` fixing the sample (``None``: no pin).
         split: only the pieces of this split (``train``/``val``/``test``) of the CNN's split of the dataset
             (:func:`llmmusic.data.splits.split_by_combination` with ``split_seed``), so the zero-shot LLM and
-            the CNN are scored on the same held-out pieces (``None``: every valid piece).
+            the CNN are scored on the same held-out pieces (``None``: every valid piece); several splits
+            (``"test,val"`` or a sequence) follow each other, each in its own balanced order.
         split_seed: the CNN split's seed (chapter 4's ``seed``).
     Returns:
         Items with ``piece.meta`` holding genre and style; ``id`` is the MIDI path in the dataset.
@@ -69,18 +71,15 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
 
     root = Path(dataset_dir)
     rows = valid_rows(load_manifest(root)).reset_index(drop=True)
-    if split is not None:
-        from llmmusic.data.splits import split_by_combination
-
-        rows = rows[split_by_combination(rows["genre"].tolist(), rows["style"].tolist(), seed=split_seed) == split]
-        rows = rows.reset_index(drop=True)
-    order = balanced_order(list(zip(rows["genre"], rows["style"])), seed)
+    splits = split_names(split)
+    order = _split_order(rows, splits, seed, split_seed)
     pin = Path(pin) if pin else None
-    ident = {"dataset": relative_to_root(root), "seed": seed, **({"split": split, "split_seed": split_seed} if split else {})}
+    ident = {"dataset": relative_to_root(root), "seed": seed,
+             **({"split": ",".join(splits), "split_seed": split_seed} if splits else {})}
     pinned = read_json(pin, "the pinned sample {dataset, seed, ids}") if pin is not None and pin.is_file() else None
-    matches = pinned is not None and {k: pinned.get(k) for k in ident} == ident
+    matches = pinned is not None and _pin_serves(pinned, ident)
     if matches:
-        where = {p: i for i, p in enumerate(rows["path"])}
+        where = {rows.at[i, "path"]: i for i in order}  # only pieces of the splits asked
         first = [where[p] for p in pinned["ids"] if p in where]
         taken = set(first)
         order = first + [i for i in order if i not in taken]
@@ -102,6 +101,40 @@ def llm_midi_items(dataset_dir: str | Path, n: int | None, seed: int = 0,
         items.append(Item(id=path, piece=piece, truth=g, source="llm-midi", path=str(root / path),
                           dataset=ident["dataset"]))
     return items
+
+
+def split_names(split: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The splits named by ``split`` (``"test"``, ``"test,val"`` or a sequence), checked; ``()`` for ``None``."""
+    from llmmusic.data.splits import SPLITS
+
+    names = tuple(n.strip() for n in split.split(",")) if isinstance(split, str) else tuple(split or ())
+    unknown = [n for n in names if n not in SPLITS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"split must name distinct splits among {', '.join(SPLITS)}, got {split!r}")
+    return names
+
+
+def _split_order(rows: pd.DataFrame, splits: tuple[str, ...], seed: int, split_seed: int) -> list[int]:
+    """Row positions in sampling order: the balanced order of all rows, or of each split's rows in turn."""
+    keys = list(zip(rows["genre"], rows["style"]))
+    if not splits:
+        return balanced_order(keys, seed)
+    from llmmusic.data.splits import split_by_combination
+
+    assigned = split_by_combination(rows["genre"].tolist(), rows["style"].tolist(), seed=split_seed)
+    order: list[int] = []
+    for name in splits:
+        where = [i for i, s in enumerate(assigned) if s == name]
+        order += [where[j] for j in balanced_order([keys[i] for i in where], seed)]
+    return order
+
+
+def _pin_serves(pinned: Mapping[str, Any], ident: Mapping[str, Any]) -> bool:
+    """Whether a pin's sample starts the one asked for: same dataset and seeds, and its splits a prefix of
+    those asked (a pin of ``test`` serves ``test,val``)."""
+    same = {k: pinned.get(k) for k in ident if k != "split"} == {k: v for k, v in ident.items() if k != "split"}
+    had, want = split_names(pinned.get("split")), split_names(ident.get("split"))
+    return same and ("split" in pinned) == ("split" in ident) and want[: len(had)] == had
 
 
 def _rel(path: str, root: Path) -> str:
@@ -239,7 +272,8 @@ def standard_tasks() -> dict[str, Task]:
 def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n_llm_midi: int | None = 26,
                n_human: int | None = 20, n_topmagd: int | None = 12, seed: int = 0, bars: int = 4,
                user_folder: str | Path | None = None, user_labels_csv: str | Path | None = None,
-               pin: str | Path | None = None, split: str | None = None, split_seed: int = 0) -> list[EvalSet]:
+               pin: str | Path | None = None, split: str | Sequence[str] | None = None,
+               split_seed: int = 0) -> list[EvalSet]:
     """The evaluation sets named in ``names``; a set whose data is absent comes back empty with a note.
 
     Args:
@@ -253,7 +287,7 @@ def build_sets(names: Sequence[str], *, dataset_dir: str | Path | None = None, n
         user_folder: a user's labelled MIDI folder (``user`` set).
         user_labels_csv: CSV ``path,label`` for it (else subfolders are labels).
         pin: JSON file pinning the LLM-MIDI sample (see :func:`llm_midi_items`).
-        split, split_seed: LLM-MIDI from one split of the CNN's split only (see :func:`llm_midi_items`).
+        split, split_seed: LLM-MIDI from these splits of the CNN's split only (see :func:`llm_midi_items`).
     Returns:
         one :class:`EvalSet` per name, in order.
     """
