@@ -176,3 +176,14 @@ def test_without_repeats_the_page_says_nothing_about_seeds(tmp_path):
     results = _write_results(tmp_path / "zs" / "results.jsonl", _zeroshot_rows(40, 20))
     page = C.write_claims(executed, {"d": results}, tmp_path / "no-repeats")[0].read_text()
     assert "seeds" not in page
+
+
+def test_a_model_that_always_gives_one_answer_is_judged_against_the_majority_class(tmp_path):
+    # human-folder: a uniform guess among the 13 asked genres scores ~0.19 on Jazz/Rock files, but answering
+    # Rock to every file scores the Rock share, 0.5: that is no knowledge of the music
+    rows = [{**r, "pred": "Rock", "correct": r["truth"] == "Rock"} for r in _zeroshot_rows(500, 0, task="human-folder")]
+    results = _write_results(tmp_path / "human.jsonl", rows)
+    fig = C.collect(tmp_path / "none", {"d": [results]}, tmp_path / "no-repeats")[("zeroshot:human-folder", "d")]
+    assert fig.value == pytest.approx(0.5) and fig.chance == pytest.approx(0.5)
+    claim = next(c for c in C.CLAIMS if c.id == "zs-human-above-chance")
+    assert C.judge(claim, "d", {("zeroshot:human-folder", "d"): fig}).verdict == NOT_SUPPORTED

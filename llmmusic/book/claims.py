@@ -176,8 +176,15 @@ def zeroshot_figures(results: Path, dataset: str) -> dict[tuple[str, str], Figur
     for _, r in summary[summary["mode"] == mode].iterrows():
         out[(f"zeroshot:{r['task']}", dataset)] = Figure(
             float(r["accuracy"]), _num(r.get("acc_low")), _num(r.get("acc_high")), int(r["n"]),
-            _num(r.get("chance_uniform")), f"zero-shot {mode} answers, {_rel(results)}")
+            _label_blind(r), f"zero-shot {mode} answers, {_rel(results)}")
     return out
+
+
+def _label_blind(row: Mapping[str, Any]) -> float | None:
+    """The best a label-blind answer scores on a summary row: a uniform guess or always the most frequent
+    true label (a model that answers Rock to every file of five balanced folders gets 0.2, not 0.123)."""
+    levels = [v for v in (_num(row.get("chance_uniform")), _num(row.get("chance_majority"))) if v is not None]
+    return max(levels) if levels else None
 
 
 def chapter_figures(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], Figure]:
@@ -270,8 +277,9 @@ def findings(figures: Mapping[tuple[str, str], Figure], datasets: Sequence[str] 
 # ------------------------------------------------------------------------------------------- pages
 RULE = ("**Verdict rule** (95 % intervals): *supported* when the intervals are apart in the claimed direction; "
         "*not supported* when they are apart the other way, or overlap although both are narrow (half-width "
-        f"<= {DECISIVE_HALF_WIDTH}); *inconclusive at this sample size* otherwise. Chance is a uniform guess over "
-        "the labels; a quoted published number counts as a point.")
+        f"<= {DECISIVE_HALF_WIDTH}); *inconclusive at this sample size* otherwise. Chance is what a label-blind answer "
+        "scores: for the zero-shot figures the better of a uniform guess over the asked labels and always the most "
+        "frequent true label, for the others a uniform guess; a quoted published number counts as a point.")
 
 
 def claims_markdown(found: Sequence[Finding]) -> str:
