@@ -335,3 +335,30 @@ def test_a_test_pin_serves_a_sample_of_test_and_val_which_starts_with_it(tmp_pat
     assert again == test and json.loads(pin.read_text())["ids"] == ids
     with pytest.raises(ValueError, match="distinct splits"):
         Z.llm_midi_items(ds, 3, seed=0, split="test,exam")
+
+
+@pytest.mark.server
+def test_a_resumed_run_at_size_asks_only_the_items_not_asked_yet(tmp_path, capsys):
+    """The README's chunked runs at size: the same command again asks nothing; a larger --n-llm-midi asks only the
+    new piece (counted against the real embedded server, with a fresh cache)."""
+    from llmmusic.cli import main
+    from llmmusic.data.dataset import pick_dataset
+
+    out = tmp_path / "results.jsonl"
+    args = ["zeroshot", "run", "--sets", "llm-midi", "--dataset", str(pick_dataset()), "--llm-split", "test,val",
+            "--modes", "score", "--cache", str(tmp_path / "c.sqlite"), "--pin", str(tmp_path / "pin.json"),
+            "--out", str(out)]
+
+    def run(n: int) -> tuple[int, list[dict]]:
+        assert main([*args, "--n-llm-midi", str(n)]) == 0
+        printed = capsys.readouterr().out
+        return json.loads(printed[printed.index("{", printed.index("new rows")):])["calls"], Z.read_result_rows(out)
+
+    calls, rows = run(2)
+    assert calls == sum(r["fresh_calls"] for r in rows) and len(rows) == 4 and calls >= 4  # 2 pieces x genre, style
+    assert run(2)[0] == 0
+    calls, grown = run(3)
+    old = {r["id"] for r in rows}
+    assert [r for r in grown if r["id"] in old] == [{**r, "fresh_calls": 0, "fresh_latency_s": 0.0} for r in rows]
+    new = [r for r in grown if r["id"] not in old]
+    assert len(new) == 2 and calls == sum(r["fresh_calls"] for r in new) > 0
