@@ -210,6 +210,12 @@ def test_claims_page_and_the_intros_short_verdicts_are_built(built: tuple[Path, 
     claims = re.sub(r"<[^>]+>", "", (html_dir / "claims.html").read_text(encoding="utf-8"))
     assert "Verdict rule" in claims and "Zero-shot, the LLM names the genre of a piece better than chance." in claims
     assert "llmmusic zeroshot run --base-url https://api.openai.com/v1 --model gpt-4o" in claims
+    # each claim links the tables and figures it comes from, at their place in the chapter
+    links = re.findall(r'href="(executed/[0-9a-z_]+\.html)#(prov-[0-9A-Za-z_.-]+)"',
+                       (html_dir / "claims.html").read_text(encoding="utf-8"))
+    assert len({target for _, target in links}) >= 5, links
+    for target, anchor in links:
+        assert f'id="{anchor}"' in (html_dir / target).read_text(encoding="utf-8"), (target, anchor)
     intro = (html_dir / "intro.html").read_text(encoding="utf-8")
     article = intro[intro.index('id="main-content"'):]
     assert article.index("the-paper-s-claims-in-short") < article.index('id="what-the-book-found"')

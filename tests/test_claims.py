@@ -187,3 +187,17 @@ def test_a_model_that_always_gives_one_answer_is_judged_against_the_majority_cla
     assert fig.value == pytest.approx(0.5) and fig.chance == pytest.approx(0.5)
     claim = next(c for c in C.CLAIMS if c.id == "zs-human-above-chance")
     assert C.judge(claim, "d", {("zeroshot:human-folder", "d"): fig}).verdict == NOT_SUPPORTED
+
+
+def test_each_claim_names_where_it_is_shown_linked_when_the_build_made_it(tmp_path):
+    executed = tmp_path / "executed"
+    results = _write_results(tmp_path / "zs" / "results.jsonl", _zeroshot_rows(40, 20))
+    folder = executed / "provenance"
+    folder.mkdir(parents=True)
+    (folder / "03_zero_shot.json").write_text(json.dumps([{"kind": "table", "notebook": "03_zero_shot",
+                                                             "name": "at_size"}]))
+    page = C.write_claims(executed, {"d": results})[0].read_text()
+    line = next(x for x in page.splitlines() if x.startswith("- *Zero-shot, the LLM names the genre"))
+    assert '<a href="executed/03_zero_shot.html#prov-at_size">table <code>at_size</code></a> (chapter 03)' in line
+    assert "`answer_concentration` (chapter 03, not in this build)" in line
+    assert f"Figures from zero-shot score answers, {results}" in line and "Re-test: `llmmusic zeroshot run" in line

@@ -127,38 +127,48 @@ class Claim:
     evidence: tuple[str, ...]
     where: str
     command: str
+    shown_in: tuple[str, ...] = ()  # the tables and figures it comes from, ``<notebook>/<record name>``
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("zs-above-chance", "Zero-shot, the LLM names the genre of a piece better than chance.",
           "above_chance", ("zeroshot:llm-genre",), "03_zero_shot",
-          "llmmusic zeroshot run --base-url https://api.openai.com/v1 --model gpt-4o --dataset DATASET"),
+          "llmmusic zeroshot run --base-url https://api.openai.com/v1 --model gpt-4o --dataset DATASET",
+          shown_in=("03_zero_shot/at_size", "03_zero_shot/answer_concentration")),
     Claim("zs-human-above-chance", "Zero-shot genre naming also beats chance on human-composed MIDI.",
           "above_chance", ("zeroshot:human-folder",), "03_zero_shot",
-          "llmmusic zeroshot run --sets human-folder --base-url https://api.openai.com/v1 --model gpt-4o"),
+          "llmmusic zeroshot run --sets human-folder --base-url https://api.openai.com/v1 --model gpt-4o",
+          shown_in=("03_zero_shot/at_size", "03_zero_shot/answer_concentration")),
     Claim("zs-below-supervised", "Zero-shot genre classification is well below a supervised model.",
           "below", ("zeroshot:llm-genre", "cnn:llm-genre"), "04_cnn_classification",
-          "llmmusic book --chapter 03 --chapter 04 -p base_url https://api.openai.com/v1 -p model gpt-4o"),
+          "llmmusic book --chapter 03 --chapter 04 -p base_url https://api.openai.com/v1 -p model gpt-4o",
+          shown_in=("03_zero_shot/at_size", "04_cnn_classification/repeats_datasets")),
     Claim("cnn-genre-above-zs", "A CNN trained only on LLM-MIDI classifies genre well above the zero-shot LLM.",
           "above", ("cnn:llm-genre", "zeroshot:llm-genre"), "04_cnn_classification",
           "llmmusic generate --base-url https://api.openai.com/v1 --model gpt-4o --out data/llm-midi/gpt-4o && "
-          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("04_cnn_classification/repeats_datasets", "03_zero_shot/at_size")),
     Claim("cnn-style-above-zs", "The same CNN classifies style well above the zero-shot LLM.",
           "above", ("cnn:llm-style", "zeroshot:llm-style"), "04_cnn_classification",
-          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("04_cnn_classification/repeats_datasets", "03_zero_shot/at_size")),
     Claim("cnn-genre-above-chance", "The CNN trained on LLM-MIDI classifies held-out genre above chance.",
           "above_chance", ("cnn:llm-genre",), "04_cnn_classification",
-          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("04_cnn_classification/repeats_datasets", "04_cnn_classification/repeats_strip")),
     Claim("cnn-below-human", "For genre, the LLM-MIDI CNN is below a CNN trained on human MIDI.",
           "below", ("cnn:human-transfer", "cnn:human-trained"), "04_cnn_classification",
-          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("04_cnn_classification/repeats_datasets", "04_cnn_classification/transfer_matrix")),
     Claim("cnn-style-vs-published", "For style, the LLM-MIDI CNN beats a model trained on human MIDI "
           "(as published; F1-micro, which is accuracy for one label per piece; different test sets).",
           "above", ("cnn:llm-style", "published:MusicBERT-base/style"), "04_cnn_classification",
-          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 04 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("04_cnn_classification/repeats_datasets", "04_cnn_classification/published_baselines")),
     Claim("melody-above-chance", "A model trained on LLM-MIDI melodies completes melodies above chance.",
           "above_chance", ("melody:map-llm-midi",), "05_melody_completion",
-          "llmmusic book --chapter 05 -p dataset data/llm-midi/gpt-4o"),
+          "llmmusic book --chapter 05 -p dataset data/llm-midi/gpt-4o",
+          shown_in=("05_melody_completion/repeats_datasets", "05_melody_completion/repeats_strip")),
 )
 
 
@@ -282,8 +292,10 @@ RULE = ("**Verdict rule** (95 % intervals): *supported* when the intervals are a
         "frequent true label, for the others a uniform guess; a quoted published number counts as a point.")
 
 
-def claims_markdown(found: Sequence[Finding]) -> str:
-    """The full claims page body: one row per claim and dataset, with figures, verdict, source and command."""
+def claims_markdown(found: Sequence[Finding], items: Mapping[str, str] | None = None) -> str:
+    """The full claims page body: one row per claim and dataset, with figures and verdict; then per claim the
+    tables and figures it comes from (linked where ``items``, ``"<notebook>/<name>"`` -> kind, holds them: the
+    build's provenance records), the files behind its figures, and the command that re-tests it."""
     pooled = sorted({fig.seeds for f in found for fig in f.figures if fig is not None and fig.seeds})
     lines = [RULE, ""]
     if pooled:
@@ -300,11 +312,27 @@ def claims_markdown(found: Sequence[Finding]) -> str:
         shown.add(f.claim.id)
         lines.append(f"| {claim} | {DATASET_NAMES.get(f.dataset, f.dataset)} | {_cell(figures)} | {chance} | "
                      f"**{f.verdict}** |")
-    lines += ["", ("To re-test a claim on another model (an OpenAI key in `OPENAI_API_KEY`, or any OpenAI-compatible "
-                   "server with `--base-url`):"), ""]
+    lines += ["", ("Where each claim's figures are shown (each table and figure carries its provenance), the files "
+                   "they are computed from, and the command that re-tests the claim on another model (an OpenAI key "
+                   "in `OPENAI_API_KEY`, or any OpenAI-compatible server with `--base-url`):"), ""]
     for claim in dict.fromkeys(f.claim for f in found):
-        lines.append(f"- *{claim.statement}* `{claim.command}`")
+        shown = ", ".join(_item_link(item, (items or {}).get(item)) for item in claim.shown_in) or "-"
+        files = dict.fromkeys(fig.source for f in found if f.claim == claim for fig in f.figures
+                              if fig is not None and fig.source)
+        lines.append(f"- *{claim.statement}* Shown in {shown}. Figures from {'; '.join(files) or 'nothing yet'}. "
+                     f"Re-test: `{claim.command}`")
     return "\n".join(lines) + "\n"
+
+
+def _item_link(item: str, kind: str | None) -> str:
+    """A link from the claims page (``book/claims.html``) to a chapter's table or figure, at its provenance
+    anchor; plain text when this build did not make it."""
+    from llmmusic.book.provenance import anchor
+
+    notebook, _, name = item.partition("/")
+    if kind is None:
+        return f"`{name}` (chapter {notebook[:2]}, not in this build)"
+    return f'<a href="executed/{notebook}.html#{anchor(name)}">{kind} <code>{name}</code></a> (chapter {notebook[:2]})'
 
 
 def short_markdown(found: Sequence[Finding]) -> str:
@@ -324,9 +352,14 @@ def write_claims(executed_dir: str | Path, results: Mapping[str, Path | Sequence
     file or files, later ones overriding (default :func:`zeroshot_results`); ``repeats_dir``: see :func:`collect`. Returns the pages' paths."""
     from llmmusic.atomic import write_text
 
+    from llmmusic.book.provenance import load_records
+
     results = zeroshot_results() if results is None else results
     found = findings(collect(executed_dir, results, repeats_dir), datasets=tuple(results))
-    pages = [(Path(executed_dir) / PAGE, claims_markdown(found)), (Path(executed_dir) / SHORT_PAGE, short_markdown(found))]
+    items = ({f"{r['notebook']}/{r['name']}": r["kind"] for r in load_records(executed_dir)}
+             if Path(executed_dir).is_dir() else {})
+    pages = [(Path(executed_dir) / PAGE, claims_markdown(found, items)),
+             (Path(executed_dir) / SHORT_PAGE, short_markdown(found))]
     for path, text in pages:
         write_text(path, text)
     return [path for path, _ in pages]

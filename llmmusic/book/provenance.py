@@ -107,6 +107,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def anchor(name: str) -> str:
+    """The HTML id of a chapter item (``prov-<name>``), so other pages can link to it (the claims page does)."""
+    return f"prov-{name}"
+
+
+def _anchor_html(name: str) -> str:
+    return f'<span class="prov-anchor" id="{html.escape(anchor(name))}"></span>'
+
+
 def stamp_html(record: ProvenanceRecord) -> str:
     """The stamp shown under an item: a one-line summary that opens onto the full record."""
     e = html.escape
@@ -245,7 +254,8 @@ class Provenance:
         if self.show:
             from IPython.display import HTML, Image
 
-            _display(Image(filename=str(png)), HTML(self._caption_html("figure", record) + stamp_html(record)))
+            _display(HTML(_anchor_html(name)), Image(filename=str(png)),
+                     HTML(self._caption_html("figure", record) + stamp_html(record)))
         return record
 
     def table(self, df: Any, name: str, caption: str = "", max_rows: int = 60) -> ProvenanceRecord:
@@ -259,8 +269,8 @@ class Provenance:
 
             shown = df if len(df) <= max_rows else df.head(max_rows)
             note = "" if len(df) <= max_rows else f"<p>First {max_rows} of {len(df)} rows; all rows in the CSV.</p>"
-            _display(HTML(self._caption_html("table", record) + shown.to_html(classes="prov-table") + note
-                          + stamp_html(record)))
+            _display(HTML(_anchor_html(name) + self._caption_html("table", record)
+                          + shown.to_html(classes="prov-table") + note + stamp_html(record)))
         return record
 
     def audio(self, piece_or_midi_path: Any, name: str, caption: str = "", **render: Any) -> ProvenanceRecord:
@@ -292,7 +302,7 @@ class Provenance:
             src = html.escape(self._rel(info.path))
             player = (f'<audio class="prov-audio" controls preload="none" src="{src}">'
                       f'<a href="{src}">{src}</a></audio>')
-            _display(HTML(self._caption_html("audio", record) + player + stamp_html(record)))
+            _display(HTML(_anchor_html(name) + self._caption_html("audio", record) + player + stamp_html(record)))
         return record
 
     def summary(self, lines: Sequence[str], headline: Sequence[Mapping[str, Any]] = ()) -> ProvenanceRecord:
