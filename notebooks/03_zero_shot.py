@@ -234,12 +234,13 @@ if run.answer_prior:
 #
 # The run above is sized to rebuild in minutes, so its intervals are wide. The claims are decided on
 # runs large enough to narrow them, made once with the commands of the README (*Evidence at size*) and
-# committed with their call caches under `data/zeroshot/<run>/`: every piece that chapter 4's CNN
+# committed with their call caches under `data/zeroshot/<run>/`: the pieces that chapter 4's CNN
 # (seed 0) does not train on, its test and then its validation pieces, of each generated dataset
-# (genre and style), 100 human files per folder genre, and every
-# readable Lakh-labelled shared file with the TOP-MAGD list; the free-text answer on the first 100
-# items of each set beside the scored one. The target is a 95 % half-width of at most 0.05. The claims
-# page reads these runs in place of the small one; throughput is over the recorded request times.
+# (genre and style; as far as each committed run has come, its *n* in the table), 100 human files per
+# folder genre, and every readable Lakh-labelled shared file with the TOP-MAGD list; the free-text
+# answer on the first 100 items of each set beside the scored one. The target is a 95 % half-width
+# of at most 0.05. The claims page reads these runs in place of the small one; throughput is over the
+# recorded request times.
 
 # %%
 at_size = Z.at_size_table(at_size_runs, n_boot=n_boot, seed=seed)
