@@ -251,6 +251,11 @@ else:
     prov.table(at_size.round(3), "at_size",
                caption="Runs at size: accuracy with its 95 % bootstrap interval and half-width, chance levels, "
                        "and each run's items (piece and question) per hour and prompt tokens per second on this machine.")
+    fig, ax = Z.plot_accuracy(at_size.assign(task=at_size["run"] + " " + at_size["task"]),
+                              title="Runs at size (bars: 95 % bootstrap intervals)")
+    fig.tight_layout()
+    prov.figure(fig, "at_size_accuracy", caption="Accuracy of each run at size per question and mode against the "
+                "uniform (dotted) and majority-class (dashed) chance levels.")
 
 # %% [markdown]
 # ## Track-by-track reasoning
