@@ -351,7 +351,6 @@ def write_claims(executed_dir: str | Path, results: Mapping[str, Path | Sequence
     """Write both pages into ``executed_dir`` (atomically); ``results``: dataset label -> zero-shot results
     file or files, later ones overriding (default :func:`zeroshot_results`); ``repeats_dir``: see :func:`collect`. Returns the pages' paths."""
     from llmmusic.atomic import write_text
-
     from llmmusic.book.provenance import load_records
 
     results = zeroshot_results() if results is None else results

@@ -132,7 +132,7 @@ def _split_order(rows: pd.DataFrame, splits: tuple[str, ...], seed: int, split_s
 def _pin_serves(pinned: Mapping[str, Any], ident: Mapping[str, Any]) -> bool:
     """Whether a pin's sample starts the one asked for: same dataset and seeds, and its splits a prefix of
     those asked (a pin of ``test`` serves ``test,val``)."""
-    same = {k: pinned.get(k) for k in ident if k != "split"} == {k: v for k, v in ident.items() if k != "split"}
+    same = all(pinned.get(k) == v for k, v in ident.items() if k != "split")
     had, want = split_names(pinned.get("split")), split_names(ident.get("split"))
     return same and ("split" in pinned) == ("split" in ident) and want[: len(had)] == had
 
